@@ -1,0 +1,80 @@
+"""Spacetime latent patches, Patch n' Pack, token dropping and position embeddings for any size.
+
+Sora turns a latent video of any duration, resolution and aspect ratio into a sequence of
+spacetime patches, and packs examples of different sizes into fixed-length sequences (Patch n'
+Pack, NaViT: Dehghani et al. 2023, arXiv 2307.06304) instead of resizing, cropping or padding.
+
+API (what the backbones build against)
+--------------------------------------
+patchify(latent [..., C, t, h, w], patch=(pt, ph, pw)) -> (tokens [..., n, C*pt*ph*pw], coords [n, 3])
+    Tokens run t-major, then y, then x; features are ordered (c pt ph pw), i.e. the flattened
+    weight of a Conv3d patch embedding. coords are long (t, y, x) in patch units.
+unpatchify(tokens [..., n, D], grid=(nt, nh, nw), patch) -> [..., C, t, h, w]   (exact inverse)
+
+pack_latents(latents: list of [C, t_i, h_i, w_i], patch, max_len, drop_rates=None, generator=None)
+    -> PackedBatch        (patchify, optional token dropping, greedy first-fit packing)
+pack(tokens: list of [n_i, D], coords: list of [n_i, 3], max_len) -> PackedBatch
+pad_to_max(tokens, coords) -> PackedBatch    (the baseline: one example per row, padded)
+
+PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
+    tokens       [S, L, D]  float; padding slots hold 0
+    coords       [S, L, 3]  long (t, y, x) in patch units; 0 at padding
+    segment_ids  [S, L]     long: index of the example in the input list (0..B-1), -1 at padding.
+                            Global ids, so per-example conditioning is ``cond[segment_ids]``
+                            (see ``PackedBatch.broadcast``).
+    padding      [S, L]     bool: True at padding slots (``valid = ~padding`` is the loss mask)
+    locations    list of (sequence, start, length) per example, in input order
+    grids        list of (nt, nh, nw) token grid per example before dropping
+    keep         list of long [n_i] per example: indices of the kept tokens in the full grid
+                 (``arange(nt*nh*nw)`` when nothing is dropped)
+    patch_size   (pt, ph, pw)
+    .attention_mask()            -> bool [S, 1, L, L], True = may attend (block-diagonal)
+    .unpack(outputs [S, L, D'])  -> list of [n_i, D'] per example (differentiable)
+    .broadcast(values [B, ...])  -> [S, L, ...]: each token gets its example's row; 0 at padding
+    .unpatchify(outputs [S, L, C*pt*ph*pw]) -> (list of [C, t, h, w], list of bool [t, h, w]
+                                                masks: True where the token was kept)
+
+segment_attention_mask(segment_ids [S, L], padding [S, L] | None) -> bool [S, 1, L, L]
+masked_attention(q, k, v [S, H, L, Dh], mask [S, 1|H, L, L]) -> [S, H, L, Dh]  (SDPA reference)
+
+sincos_3d(coords [..., 3], dim, base_grid=None, grid=None) -> [..., dim]     (default embedding)
+rope_3d(coords [..., 3], head_dim) -> (cos, sin) [..., head_dim/2];  apply_rope(x, cos, sin)
+
+drop_tokens(tokens [n, D], coords [n, 3], rate, generator) -> (tokens [k, D], coords [k, 3], keep [k])
+random_drop_rates(batch, max_rate, generator) -> [batch];  resolution_drop_rate(n_tokens, ...) -> float
+restore_tokens(kept [k, D], keep [k], n_total) -> (full [n_total, D], kept_mask [n_total])
+"""
+
+from sora_mini.patches.attention import masked_attention, segment_attention_mask
+from sora_mini.patches.dropping import (
+    drop_tokens,
+    random_drop_rates,
+    resolution_drop_rate,
+    restore_tokens,
+)
+from sora_mini.patches.pack import PackedBatch, first_fit, pack, pack_latents, pad_to_max
+from sora_mini.patches.patchify import grid_coords, patch_grid, patchify, unpatchify
+from sora_mini.patches.positions import apply_rope, rope_3d, sincos_1d, sincos_3d, split_dims
+
+__all__ = [
+    "PackedBatch",
+    "apply_rope",
+    "drop_tokens",
+    "first_fit",
+    "grid_coords",
+    "masked_attention",
+    "pack",
+    "pack_latents",
+    "pad_to_max",
+    "patch_grid",
+    "patchify",
+    "random_drop_rates",
+    "resolution_drop_rate",
+    "restore_tokens",
+    "rope_3d",
+    "segment_attention_mask",
+    "sincos_1d",
+    "sincos_3d",
+    "split_dims",
+    "unpatchify",
+]

@@ -1,0 +1,1 @@
+"""Training: the shared loop, atomic checkpoints, and get-or-train artifacts by scale."""
