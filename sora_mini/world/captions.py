@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from sora_mini.world.spec import (
-    BACKGROUNDS, DIRECTIONS, EVENT_TIMES, MOTIONS, PALETTE, REGIONS, SHAPES, SIZES, SPEEDS,
+    BACKGROUNDS, DIRECTIONS, EVENT_TIMES, PALETTE, REGIONS, SHAPES, SIZES, SPEEDS,
     ObjectSpec, SceneSpec,
 )
 
@@ -274,8 +274,7 @@ class _Parser:
             found, region = self.match(_REGION_P)
             if found:
                 return region
-            self.fail(f"a region ({', '.join(REGIONS)})")
-        self.i = start
+        self.i = start  # not a region: maybe "on a black background"
         return None
 
     def motion(self) -> dict:
@@ -301,17 +300,13 @@ class _Parser:
 
     def direction_speed(self) -> dict:
         out = {}
-        for _ in range(2):
-            found, d = self.match(_DIR_P)
-            if found and "direction" not in out:
-                out["direction"] = d
-                continue
-            found, s = self.match(_SPEED_P)
-            if found and "speed" not in out:
-                out["speed"] = s
-                continue
-            break
-        return out
+        while True:
+            if "direction" not in out and (m := self.match(_DIR_P))[0]:
+                out["direction"] = m[1]
+            elif "speed" not in out and (m := self.match(_SPEED_P))[0]:
+                out["speed"] = m[1]
+            else:
+                return out
 
 
 def parse_caption(text: str) -> CaptionSpec:

@@ -63,6 +63,22 @@ RESTITUTION = 0.8  # speed kept at a bounce on the ground
 GROW_FACTOR = 1.6  # final size / start size for "grow" (its inverse for "shrink")
 MAX_OBJECTS = 3
 
+MIN_SIZE = 16  # smallest height / width the renderer draws (a small object is then 4.5 px across)
+
+
+def event_frame(event_time: str | float, frames: int) -> int | None:
+    """The frame index at which an event happens in a ``frames``-long video.
+
+    ``round(fraction * (frames - 1))`` (halves rounded up), kept within ``1 .. frames - 1`` so a
+    video always shows the state both before and after the event; ``None`` for an image
+    (``frames == 1``), which holds no event. Renderer, captions and evaluator all use this.
+    """
+    fraction = EVENT_TIMES[event_time] if isinstance(event_time, str) else float(event_time)
+    if frames <= 1:
+        return None
+    return min(max(int(fraction * (frames - 1) + 0.5), 1), frames - 1)
+
+
 _NEEDS_DIRECTION = {"move", "turn"}
 _NEEDS_TIME = {"appear", "disappear", "turn"}
 

@@ -1,0 +1,102 @@
+"""Spacetime patches: cut a latent video [C, t, h, w] into tokens of (pt, ph, pw) cells, and back.
+
+Shapes: latent [..., C, t, h, w] <-> tokens [..., n, C*pt*ph*pw] with n = (t/pt)(h/ph)(w/pw),
+plus long coordinates [n, 3] = (t, y, x) of each token in patch units.
+Sora technical report ("Video generation models as world simulators", 2024): "spacetime latent
+patches" of a compressed video act as transformer tokens, for any duration, size and aspect ratio.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+
+PatchSize = tuple[int, int, int]
+AXES = ("frames", "height", "width")
+
+
+def _check_patch(patch: PatchSize) -> tuple[int, int, int]:
+    if len(patch) != 3 or any(int(p) < 1 for p in patch):
+        raise ValueError(f"patch size {tuple(patch)} must be three positive integers (pt, ph, pw)")
+    return tuple(int(p) for p in patch)
+
+
+def patch_grid(latent_shape, patch: PatchSize) -> tuple[int, int, int]:
+    """Token grid (nt, nh, nw) of a latent of shape [..., C, t, h, w]; a clear error when a side
+    is not a multiple of the patch."""
+    pt, ph, pw = _check_patch(patch)
+    shape = tuple(int(s) for s in latent_shape)
+    if len(shape) < 4:
+        raise ValueError(f"latent of shape {list(shape)} must be [C, t, h, w] (or with batch dims in front)")
+    sides = shape[-3:]
+    for axis, side, p in zip(AXES, sides, (pt, ph, pw)):
+        if side % p != 0 or side == 0:
+            down, up = (side // p) * p, -(-side // p) * p
+            hint = f"crop it to {down} or pad it to {up}" if down > 0 else f"pad it to {up}"
+            raise ValueError(
+                f"latent {axis} {side} is not a multiple of the patch {p} (latent {list(shape)}, "
+                f"patch (pt, ph, pw) = {(pt, ph, pw)}); {hint}"
+            )
+    return sides[0] // pt, sides[1] // ph, sides[2] // pw
+
+
+def grid_coords(grid: tuple[int, int, int], device=None) -> torch.Tensor:
+    """Long (t, y, x) coordinates of every token of a grid, in token order (t-major, then y, x).
+
+    Shapes: grid (nt, nh, nw) -> [nt*nh*nw, 3].
+    """
+    nt, nh, nw = (int(g) for g in grid)
+    t, y, x = torch.meshgrid(
+        torch.arange(nt, device=device), torch.arange(nh, device=device), torch.arange(nw, device=device),
+        indexing="ij",
+    )
+    return torch.stack([t, y, x], dim=-1).reshape(-1, 3)  # [n, 3]
+
+
+def patchify(latent: torch.Tensor, patch: PatchSize) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut a latent video into spacetime patch tokens and give each its (t, y, x) coordinate.
+
+    Shapes: latent [..., C, t, h, w] -> tokens [..., n, C*pt*ph*pw], coords [n, 3] (long).
+    Features within a token are ordered (c pt ph pw), like the flattened weight of a Conv3d
+    patch embedding, so ``Linear(tokens)`` equals that convolution.
+    """
+    pt, ph, pw = _check_patch(patch)
+    grid = patch_grid(latent.shape, (pt, ph, pw))
+    tokens = rearrange(
+        latent, "... c (nt pt) (nh ph) (nw pw) -> ... (nt nh nw) (c pt ph pw)", pt=pt, ph=ph, pw=pw
+    )  # [..., n, D]
+    return tokens, grid_coords(grid, device=latent.device)
+
+
+def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], patch: PatchSize) -> torch.Tensor:
+    """Put patch tokens back into a latent video: the exact inverse of :func:`patchify`.
+
+    Shapes: tokens [..., n, C*pt*ph*pw] with n = nt*nh*nw -> latent [..., C, nt*pt, nh*ph, nw*pw].
+    """
+    pt, ph, pw = _check_patch(patch)
+    nt, nh, nw = (int(g) for g in grid)
+    n, dim = tokens.shape[-2], tokens.shape[-1]
+    if n != nt * nh * nw:
+        raise ValueError(f"{n} tokens do not fill the grid (nt, nh, nw) = {(nt, nh, nw)} of {nt * nh * nw} tokens")
+    if dim % (pt * ph * pw) != 0:
+        raise ValueError(f"token width {dim} is not a multiple of the patch volume {pt}*{ph}*{pw} = {pt * ph * pw}")
+    return rearrange(
+        tokens, "... (nt nh nw) (c pt ph pw) -> ... c (nt pt) (nh ph) (nw pw)",
+        nt=nt, nh=nh, nw=nw, pt=pt, ph=ph, pw=pw,
+    )  # [..., C, t, h, w]
+
+
+def latent_grid(video_hw: tuple[int, int], frames: int, spatial_factor: int, temporal_factor: int,
+                patch: PatchSize) -> tuple[int, int, int]:
+    """Token grid of a video of (H, W) pixels and T frames after a causal autoencoder and patching.
+
+    Latent frames are 1 + (T - 1) / k (the first frame on its own, then k frames per latent).
+    """
+    h, w = video_hw
+    if (frames - 1) % temporal_factor != 0:
+        raise ValueError(f"{frames} frames do not fit a causal temporal factor {temporal_factor}: "
+                         f"use 1 + {temporal_factor}n frames")
+    t = 1 + (frames - 1) // temporal_factor
+    if h % spatial_factor or w % spatial_factor:
+        raise ValueError(f"video {h}x{w} is not a multiple of the spatial factor {spatial_factor}")
+    return patch_grid((1, t, h // spatial_factor, w // spatial_factor), patch)
