@@ -48,6 +48,10 @@ class PatchConfig:
 
     patch_size: tuple[int, int, int] = (1, 2, 2)  # (pt, ph, pw) over the latent
     pack_length: int = 256  # tokens per packed sequence
+    # "sincos" (absolute 3D sin-cos, the default: one token spacing at every size), "sincos_scaled"
+    # (positions rescaled to a reference grid, for sizes beyond training) or "rope" (3D rotary)
+    position_embedding: str = "sincos"
+    max_drop_rate: float = 0.0  # token dropping: per-example rate uniform in [0, max]; 0 keeps all
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,15 @@ class DiffusionConfig:
 
     num_train_timesteps: int = 1000
     sample_steps: int = 10
+    # notebook 03's teaching models (sora_mini.diffusion.toy)
+    toy_steps: int = 800  # 2D point-cloud MLPs
+    image_size: int = 16  # one-frame world images, colour-conditional TinyUNet
+    image_train_size: int = 512  # rendered training images
+    image_channels: int = 32
+    image_batch_size: int = 32
+    image_train_steps: int = 250
+    image_lr: float = 2e-3
+    eval_samples: int = 16  # generated images per point of the quality-vs-steps curves
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,20 @@ class ModelConfig:
     depth: int = 2
     num_heads: int = 4
     mlp_ratio: float = 4.0
+    attention: str = "full"  # "full" space-time or "factorized" (spatial / temporal blocks, Latte)
+    frame_cond: str = "in_place"  # how clean frames enter (see sora_mini.models.conditioning)
+    text_cond: str = "cross_attn"  # "cross_attn" (+ pooled caption in adaLN) or "joint" (MMDiT)
+    text_dim: int = 384  # width of the caption embeddings (all-MiniLM-L6-v2: 384)
+    # the frame-conditioning ablation of notebook 04 (pixel space; see sora_mini.models.ablation)
+    ablation_size: tuple[int, int] = (16, 16)
+    ablation_hidden: int = 64
+    ablation_depth: int = 2
+    ablation_steps: int = 12
+    ablation_batch: int = 8
+    ablation_seeds: int = 3
+    ablation_train_videos: int = 64
+    ablation_eval_videos: int = 8
+    ablation_sample_steps: int = 4
 
 
 @dataclass(frozen=True)
@@ -116,8 +143,12 @@ PRESETS: dict[str, ScaleConfig] = {
         ),
         compression=CompressionConfig(base_channels=32, train_steps=3000, batch_size=8, lr=1e-3),
         patches=PatchConfig(pack_length=512),
-        diffusion=DiffusionConfig(sample_steps=50),
-        model=ModelConfig(hidden_size=256, depth=8, num_heads=4),
+        diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, image_size=32, image_train_size=4096,
+                                  image_channels=64, image_batch_size=64, image_train_steps=3000,
+                                  image_lr=1e-3, eval_samples=64),
+        model=ModelConfig(hidden_size=256, depth=8, num_heads=4, ablation_size=(32, 32), ablation_hidden=128,
+                          ablation_depth=4, ablation_steps=400, ablation_batch=16, ablation_train_videos=1024,
+                          ablation_eval_videos=32, ablation_sample_steps=16),
         train=TrainConfig(steps=5000, batch_size=16, lr=3e-4, log_every=50),
     ),
     "base": ScaleConfig(
@@ -132,8 +163,12 @@ PRESETS: dict[str, ScaleConfig] = {
         ),
         compression=CompressionConfig(base_channels=64, train_steps=20000, batch_size=16, lr=5e-4),
         patches=PatchConfig(pack_length=2048),
-        diffusion=DiffusionConfig(sample_steps=50),
-        model=ModelConfig(hidden_size=384, depth=12, num_heads=6),
+        diffusion=DiffusionConfig(sample_steps=50, toy_steps=5000, image_size=32, image_train_size=16384,
+                                  image_channels=128, image_batch_size=128, image_train_steps=20000,
+                                  image_lr=5e-4, eval_samples=256),
+        model=ModelConfig(hidden_size=384, depth=12, num_heads=6, ablation_size=(32, 32), ablation_hidden=256,
+                          ablation_depth=8, ablation_steps=5000, ablation_batch=32, ablation_train_videos=8192,
+                          ablation_eval_videos=128, ablation_sample_steps=32),
         train=TrainConfig(steps=50000, batch_size=32, lr=1e-4, log_every=100),
     ),
 }

@@ -86,6 +86,22 @@ def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], patch: PatchSiz
     )  # [..., C, t, h, w]
 
 
+def pooled_latent(video: torch.Tensor, spatial_factor: int, temporal_factor: int) -> torch.Tensor:
+    """A stand-in latent with a causal autoencoder's shape: average pooling instead of an encoder.
+
+    Shapes: video [C, T, H, W] (T = 1 + k n) -> [C, 1 + (T-1)/k, H/s, W/s]; the first frame is
+    pooled alone and each later latent frame pools k frames, as a causal 3D VAE's time axis does.
+    """
+    _, t, h, w = video.shape
+    k, s = temporal_factor, spatial_factor
+    if (t - 1) % k or h % s or w % s:
+        raise ValueError(f"video [C, T, H, W] = {list(video.shape)} needs T = 1 + {k}n and H, W multiples of {s}")
+    first = video[:, :1].mean(1, keepdim=True)  # [C, 1, H, W]
+    rest = rearrange(video[:, 1:], "c (t k) h w -> c t k h w", k=k).mean(2)  # [C, (T-1)/k, H, W]
+    frames = torch.cat([first, rest], dim=1)  # [C, t, H, W]
+    return rearrange(frames, "c t (h s1) (w s2) -> c t h w s1 s2", s1=s, s2=s).mean((-1, -2))
+
+
 def latent_grid(video_hw: tuple[int, int], frames: int, spatial_factor: int, temporal_factor: int,
                 patch: PatchSize) -> tuple[int, int, int]:
     """Token grid of a video of (H, W) pixels and T frames after a causal autoencoder and patching.

@@ -106,7 +106,7 @@ class ObjectSpec:
     event_time: str | None = None  # appear / disappear / turn: a key of EVENT_TIMES
     offset: tuple[float, float] = (0.0, 0.0)  # seeded jitter of the start inside its region
 
-    def validate(self) -> "ObjectSpec":
+    def validate(self) -> ObjectSpec:
         _check(self.shape, SHAPES, "shape")
         _check(self.color, PALETTE, "colour")
         _check(self.size, SIZES, "size")
@@ -141,7 +141,7 @@ class SceneSpec:
     seed: int = 0  # what sampled it (for the record; rendering is deterministic without it)
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> "SceneSpec":
+    def validate(self) -> SceneSpec:
         _check(self.background, BACKGROUNDS, "background")
         if not 1 <= len(self.objects) <= MAX_OBJECTS:
             raise ValueError(f"a scene has 1 to {MAX_OBJECTS} objects, got {len(self.objects)}")
@@ -160,7 +160,7 @@ class SceneSpec:
         return json.dumps(self.to_dict(), **kw)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SceneSpec":
+    def from_dict(cls, d: dict) -> SceneSpec:
         if not isinstance(d, dict) or "objects" not in d:
             raise ValueError("a scene spec is a JSON object with an 'objects' list "
                              "(and optional 'background', 'seed', 'extra')")
@@ -187,7 +187,7 @@ class SceneSpec:
         return cls(objects=objects, **rest).validate()
 
     @classmethod
-    def from_json(cls, text: str) -> "SceneSpec":
+    def from_json(cls, text: str) -> SceneSpec:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:

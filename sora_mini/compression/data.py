@@ -1,0 +1,94 @@
+"""World videos for the autoencoders: batches at native sizes, and a held-out evaluation set.
+
+Shapes: a batch is float ``[B, 3, T, H, W]`` in [-1, 1], every video of a batch one ``(T, H, W)``
+(the world's ``BucketBatchSampler``); the sizes and durations are the scale's ``WorldConfig``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from sora_mini.world.datasets import BucketBatchSampler, WorldDataset, to_model_video
+
+
+def to_model_input(video) -> torch.Tensor:
+    """uint8 video(s) ``[T, H, W, 3]`` or ``[B, T, H, W, 3]`` -> float ``[B, 3, T, H, W]`` in [-1, 1]."""
+    x = torch.as_tensor(np.asarray(video))
+    if x.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 video [T, H, W, 3], got {x.dtype}; floats in [-1, 1] "
+                         "[B, 3, T, H, W] go to the model directly")
+    if x.ndim == 4:
+        x = x.unsqueeze(0)
+    if x.ndim != 5 or x.shape[-1] != 3:
+        raise ValueError(f"expected [T, H, W, 3] or [B, T, H, W, 3], got shape {tuple(x.shape)}")
+    return rearrange(x.float() / 127.5 - 1.0, "b t h w c -> b c t h w")
+
+
+def to_uint8_video(x: torch.Tensor) -> np.ndarray:
+    """float ``[3, T, H, W]`` or ``[B, 3, T, H, W]`` in [-1, 1] -> uint8 ``[T, H, W, 3]`` / ``[B, T, H, W, 3]``."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    if x.ndim == 4:
+        return rearrange(x, "c t h w -> t h w c").numpy()
+    return rearrange(x, "b c t h w -> b t h w c").numpy()
+
+
+class WorldBatches:
+    """``batches(step) -> [B, 3, T, H, W]``: world training videos bucketed by size, reshuffled
+    each epoch, deterministic in ``step`` (so a resumed run sees the same batches).
+
+    Rendered videos are cached as uint8 (the world is cheap to render, but not free).
+    """
+
+    def __init__(self, world_cfg, batch_size: int, seed: int = 0, split: str = "train",
+                 spatial_factor: int = 1, temporal_factor: int = 1):
+        self.dataset = WorldDataset.from_config(world_cfg, split, seed=seed, captions=False,
+                                                output="uint8")
+        sizes = [self.dataset.size_of(i) for i in range(len(self.dataset))]
+        keep = [i for i, (t, h, w) in enumerate(sizes)
+                if (t - 1) % temporal_factor == 0 and h % spatial_factor == 0 and w % spatial_factor == 0]
+        if not keep:
+            raise ValueError(f"no world size in {world_cfg.sizes} x {world_cfg.frames} fits a spatial "
+                             f"factor {spatial_factor} and temporal factor {temporal_factor}")
+        self.indices = keep
+        self.sampler = BucketBatchSampler([sizes[i] for i in keep], batch_size, shuffle=True,
+                                          seed=seed, drop_last=True)
+        self._epoch, self._batches = -1, []
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def video(self, i: int) -> torch.Tensor:
+        if i not in self._cache:
+            self._cache[i] = self.dataset[i]["video"]  # uint8 [T, H, W, 3]
+        return self._cache[i]
+
+    def batch_indices(self, step: int) -> list[int]:
+        n = len(self.sampler)
+        if n == 0:
+            raise ValueError("batch_size is larger than every size bucket; lower it or add videos")
+        epoch, pos = divmod(step, n)
+        if epoch != self._epoch:
+            self.sampler.set_epoch(epoch)
+            self._epoch, self._batches = epoch, list(self.sampler)
+        return [self.indices[j] for j in self._batches[pos]]
+
+    def __call__(self, step: int) -> torch.Tensor:
+        videos = torch.stack([self.video(i) for i in self.batch_indices(step)])
+        return to_model_input(videos)  # [B, 3, T, H, W]
+
+
+def eval_videos(world_cfg, n: int | None = None, seed: int = 0) -> list[torch.Tensor]:
+    """The first ``n`` held-out world videos (the ``eval`` split), each float ``[3, T, H, W]``."""
+    ds = WorldDataset.from_config(world_cfg, "eval", seed=seed, captions=False)
+    n = len(ds) if n is None else min(n, len(ds))
+    return [ds[i]["video"] for i in range(n)]
+
+
+def smooth_random_video(frames: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """A smooth random video ``[3, T, H, W]`` in [-1, 1] (low-frequency noise drifting in time),
+    for tests that should not depend on the world."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(1, 3, frames + 2, max(2, height // 8), max(2, width // 8), generator=g)
+    x = torch.nn.functional.interpolate(coarse, size=(frames + 2, height, width), mode="trilinear",
+                                        align_corners=False)[0, :, 1:-1]
+    return torch.tanh(x)

@@ -1,0 +1,158 @@
+"""Building blocks of the video autoencoders: causal 3D convolution, per-frame norm, residual
+blocks, and down/up-sampling in space (2D) or in space and time (3D, causal).
+
+Shapes: 2D blocks take frames ``[N, C, H, W]``; 3D blocks take clips ``[B, C, T, H, W]``.
+Causal in time means output frame ``t`` only sees input frames ``<= t``: the time axis is padded
+at the front with copies of the first frame and never at the end (MAGVIT-v2, arXiv 2310.05737;
+Open-Sora-Plan ``CausalConv3d``; CogVideoX ``CogVideoXCausalConv3d``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from torch import nn
+
+
+def _groups(channels: int) -> int:
+    """The largest of 8, 4, 2, 1 that divides ``channels`` (GroupNorm needs a divisor)."""
+    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+
+
+class FrameNorm(nn.GroupNorm):
+    """GroupNorm computed on each frame alone, so normalisation never mixes time (keeps causality).
+
+    ``[N, C, H, W]`` or ``[B, C, T, H, W]`` in, same shape out. A GroupNorm over the whole clip
+    would let the statistics of future frames change the features of the first one.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__(_groups(channels), channels, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            return super().forward(x)
+        b = x.shape[0]
+        frames = rearrange(x, "b c t h w -> (b t) c h w")
+        return rearrange(super().forward(frames), "(b t) c h w -> b c t h w", b=b)
+
+
+class CausalConv3d(nn.Module):
+    """A 3D convolution that is causal in time: ``[B, Ci, T, H, W] -> [B, Co, T', H', W']``.
+
+    The time axis gets ``k_t - 1`` copies of frame 0 in front and nothing behind, so output frame
+    ``t`` depends on inputs ``<= t * stride_t``; with temporal stride 2 and ``T = 1 + 2n`` frames
+    the output has ``1 + n`` frames and its frame 0 sees input frame 0 alone.
+    Space is zero-padded symmetrically (``k // 2``), as a 2D convolution would be.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple = 3,
+                 stride: int | tuple = 1):
+        super().__init__()
+        kt, kh, kw = (kernel_size,) * 3 if isinstance(kernel_size, int) else kernel_size
+        self.time_pad = kt - 1
+        self.stride = (stride,) * 3 if isinstance(stride, int) else tuple(stride)
+        self.conv = nn.Conv3d(in_channels, out_channels, (kt, kh, kw), stride=self.stride,
+                              padding=(0, kh // 2, kw // 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_pad:
+            first = repeat(x[:, :, :1], "b c 1 h w -> b c k h w", k=self.time_pad)
+            x = torch.cat([first, x], dim=2)  # [B, C, T + kt - 1, H, W]
+        return self.conv(x)
+
+
+def conv2d(cin: int, cout: int, kernel: int = 3) -> nn.Module:
+    return nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+
+
+def conv3d(cin: int, cout: int, kernel: int = 3) -> nn.Module:
+    return CausalConv3d(cin, cout, kernel)
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual block ``x + conv(act(norm(conv(act(norm(x))))))`` (as in LDM's encoder).
+
+    ``[.., Ci, (T), H, W] -> [.., Co, (T), H, W]``; ``conv`` is :func:`conv2d` or :func:`conv3d`.
+    The second convolution starts at zero, so every block starts as the identity (stable early
+    training, the same trick as DiT's adaLN-Zero).
+    """
+
+    def __init__(self, cin: int, cout: int, conv=conv2d):
+        super().__init__()
+        self.norm1, self.conv1 = FrameNorm(cin), conv(cin, cout)
+        self.norm2, self.conv2 = FrameNorm(cout), conv(cout, cout)
+        self.skip = nn.Identity() if cin == cout else conv(cin, cout, 1)
+        last = self.conv2.conv if isinstance(self.conv2, CausalConv3d) else self.conv2
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+# ----------------------------------------------------------------------------------------------
+# Resampling
+# ----------------------------------------------------------------------------------------------
+class Downsample2d(nn.Module):
+    """Halve height and width with a stride-2 3x3 convolution: ``[N, Ci, H, W] -> [N, Co, H/2, W/2]``."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample2d(nn.Module):
+    """Double height and width (nearest) then a 3x3 convolution: ``[N, Ci, H, W] -> [N, Co, 2H, 2W]``."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = conv2d(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class Downsample3d(nn.Module):
+    """Halve space (if ``spatial``) and time (if ``temporal``) with one strided causal convolution.
+
+    ``[B, Ci, T, H, W] -> [B, Co, 1 + (T-1)/2, H/2, W/2]`` with both halvings.
+    Halving time: output frame 0 sees input frame 0 only; frame ``j >= 1`` sees ``2j-2 .. 2j``.
+    """
+
+    def __init__(self, cin: int, cout: int, spatial: bool = True, temporal: bool = False):
+        super().__init__()
+        s = 2 if spatial else 1
+        self.conv = CausalConv3d(cin, cout, 3, stride=(2 if temporal else 1, s, s))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample3d(nn.Module):
+    """Double space (nearest, if ``spatial``) and time (if ``temporal``: frame 0 kept once, later
+    frames repeated twice), then a causal 3x3x3 convolution.
+
+    ``[B, Ci, t, h, w] -> [B, Co, 1 + 2(t-1), 2h, 2w]`` with both doublings. The time rule inverts
+    :class:`Downsample3d`: latent frame ``j >= 1`` stood for input frames ``2j-1, 2j``, so it is
+    copied to both (CogVideoX keeps frame 0 apart in the same way).
+    """
+
+    def __init__(self, cin: int, cout: int, spatial: bool = True, temporal: bool = False):
+        super().__init__()
+        self.spatial, self.temporal = spatial, temporal
+        self.conv = conv3d(cin, cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal and x.shape[2] > 1:
+            rest = torch.repeat_interleave(x[:, :, 1:], 2, dim=2)
+            x = torch.cat([x[:, :, :1], rest], dim=2)  # [B, C, 1 + 2(t-1), h, w]
+        if self.spatial:
+            x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")  # [B, C, T, 2h, 2w]
+        return self.conv(x)

@@ -1,0 +1,223 @@
+"""Diffusion you can train in seconds: 2D point clouds, tiny world images, and small denoisers for them.
+
+Shapes: points [N, 2]; images [N, 3, H, W] in [-1, 1] with colour labels [N] (an index into the
+world's palette, ``num_classes`` = the null label for classifier-free guidance). The denoisers are
+backbones on DiT's 0..1000 timestep scale: ``model(x_t, t_scaled, y=labels)``; wrap them with
+``objective.backbone_fn`` for the samplers. Used by notebook 03.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sora_mini.models.layers import timestep_embedding
+from sora_mini.world.render import render
+from sora_mini.world.sample import sample_spec, spec_seed
+from sora_mini.world.spec import PALETTE
+
+COLOURS = tuple(PALETTE)  # class index -> colour name
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+def two_moons(n: int, *, noise: float = 0.06, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Two interleaved half circles, centred and scaled to about unit variance. Shapes: -> [n, 2]."""
+    u = torch.rand(n, generator=generator) * math.pi
+    upper = torch.rand(n, generator=generator) < 0.5
+    x = torch.where(upper, torch.cos(u), 1 - torch.cos(u))
+    y = torch.where(upper, torch.sin(u), 0.5 - torch.sin(u))
+    pts = torch.stack([x - 0.5, y - 0.25], dim=1) * 1.6  # [n, 2]
+    return pts + noise * torch.randn(n, 2, generator=generator)
+
+
+def gaussian_mixture(n: int, *, num_classes: int = 4, radius: float = 1.5, std: float = 0.35,
+                     generator: torch.Generator | None = None):
+    """Blobs on a circle, one per class (overlapping, so guidance has work to do).
+
+    Shapes: -> (points [n, 2], labels [n] long).
+    """
+    labels = torch.randint(0, num_classes, (n,), generator=generator)
+    angle = 2 * math.pi * labels.float() / num_classes
+    centres = radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)  # [n, 2]
+    return centres + std * torch.randn(n, 2, generator=generator), labels
+
+
+def world_images(n: int, size: int = 16, seed: int = 0):
+    """``n`` one-frame world scenes with one still object; labelled by the object's colour.
+
+    Shapes: -> (images float32 [n, 3, size, size] in [-1, 1], labels long [n]).
+    """
+    images, labels = [], []
+    for i in range(n):
+        spec = sample_spec(spec_seed(seed, i), max_objects=1, motions=("still",))
+        video, _ = render(spec, size, size, 1)  # [1, H, W, 3] uint8
+        images.append(video[0])
+        labels.append(COLOURS.index(spec.objects[0].color))
+    x = torch.from_numpy(np.stack(images)).float().permute(0, 3, 1, 2) / 127.5 - 1  # [n, 3, H, W]
+    return x, torch.tensor(labels)
+
+
+def drop_labels(labels: torch.Tensor, p: float, null: int, generator=None) -> torch.Tensor:
+    """Replace each label by the null label with probability ``p`` (CFG training, Ho & Salimans 2022)."""
+    drop = torch.rand(labels.shape, generator=generator) < p
+    return torch.where(drop, torch.full_like(labels, null), labels)
+
+
+def to_uint8_images(x: torch.Tensor) -> np.ndarray:
+    """[N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3]."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Denoisers
+# ----------------------------------------------------------------------------------------------
+class ToyMLP(nn.Module):
+    """A residual MLP for points: x + embed(t) + embed(label) -> prediction. Shapes: [B, D] -> [B, D]."""
+
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, num_classes: int = 0):
+        super().__init__()
+        self.num_classes = num_classes
+        self.inp = nn.Linear(dim, hidden)
+        self.t_proj = nn.Sequential(nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.label = nn.Embedding(num_classes + 1, hidden) if num_classes else None  # +1: null
+        self.blocks = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(depth))
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
+
+    def forward(self, x, t, y=None):
+        h = self.inp(x) + self.t_proj(timestep_embedding(t, 64))  # [B, hidden]
+        if self.label is not None:
+            h = h + self.label(torch.full_like(t, self.num_classes, dtype=torch.long) if y is None else y)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.out(h)
+
+
+class _ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, with a FiLM scale/shift from the embedding (as in ADM / DDPM)."""
+
+    def __init__(self, channels: int, emb: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(8, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        self.film = nn.Linear(emb, 2 * channels)
+        self.norm2, self.conv2 = nn.GroupNorm(8, channels), nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x, e):
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)  # [B, C, 1, 1] each
+        h = self.norm2(h) * (1 + scale) + shift
+        return x + self.conv2(F.silu(h))
+
+
+class TinyUNet(nn.Module):
+    """A two-level conv U-Net for small images, conditioned on t and a colour label.
+
+    Shapes: x [B, 3, H, W] (H, W even), t [B] (0..1000 scale), y [B] -> [B, 3, H, W].
+    """
+
+    def __init__(self, channels: int = 32, num_classes: int = len(COLOURS), emb: int = 128):
+        super().__init__()
+        c = channels
+        self.num_classes = num_classes
+        self.t_proj = nn.Sequential(nn.Linear(64, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.label = nn.Embedding(num_classes + 1, emb)  # index num_classes = null (unconditional)
+        self.inp = nn.Conv2d(3, c, 3, padding=1)
+        self.enc = _ResBlock(c, emb)
+        self.down = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)
+        self.mid = nn.ModuleList([_ResBlock(2 * c, emb), _ResBlock(2 * c, emb)])
+        self.up = nn.Conv2d(2 * c, c, 3, padding=1)
+        self.dec = _ResBlock(c, emb)
+        self.out = nn.Sequential(nn.GroupNorm(8, c), nn.SiLU(), nn.Conv2d(c, 3, 3, padding=1))
+
+    def forward(self, x, t, y=None):
+        if y is None:
+            y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+        e = self.t_proj(timestep_embedding(t, 64)) + self.label(y)  # [B, emb]
+        h1 = self.enc(self.inp(x), e)  # [B, c, H, W]
+        h = self.down(h1)  # [B, 2c, H/2, W/2]
+        for block in self.mid:
+            h = block(h, e)
+        h = self.up(F.interpolate(h, scale_factor=2, mode="nearest")) + h1  # [B, c, H, W]
+        return self.out(self.dec(h, e))
+
+
+# ----------------------------------------------------------------------------------------------
+# Training (through the shared Trainer) and evaluation
+# ----------------------------------------------------------------------------------------------
+def train_denoiser(model: nn.Module, objective, data, *, steps: int, lr: float = 2e-3,
+                   cond_keys=("y",), ckpt_path=None, desc: str = "train", progress: bool = True,
+                   log_every: int = 25) -> list[dict]:
+    """Train ``model`` on ``objective.training_loss`` with ``sora_mini.train.loop.Trainer`` (fp32).
+
+    ``data(step) -> {"x": [B, ...], "y": [B]}``. With ``ckpt_path`` the run resumes, or is skipped
+    when finished. Returns the logged history rows (step, loss, ...).
+    """
+    from sora_mini.diffusion.objective import make_loss_fn
+    from sora_mini.train.loop import Trainer, TrainerConfig
+
+    cfg = TrainerConfig(steps=steps, lr=lr, precision="fp32", warmup_steps=min(50, steps // 10),
+                        log_every=log_every, progress=progress, desc=desc, grad_clip=1.0)
+    loss_fn = make_loss_fn(objective, x_key="x", cond_keys=cond_keys)
+    return Trainer(model, loss_fn, data, cfg, ckpt_path=ckpt_path).fit()
+
+
+def image_data(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, p_uncond: float = 0.15,
+               seed: int = 0):
+    """``data(step)`` for the Trainer: a random batch of images with labels dropped for CFG."""
+    null = len(COLOURS)
+
+    def data(step: int) -> dict:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        idx = torch.randint(0, len(images), (batch_size,), generator=g)
+        flip = torch.rand(batch_size, generator=g) < 0.5  # horizontal flips: the world is symmetric
+        x = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
+        return {"x": x, "y": drop_labels(labels[idx], p_uncond, null, g)}
+
+    return data
+
+
+def get_or_train_image_denoiser(run: str | Path, cfg, objective, *, progress: bool = True, seed: int = 0):
+    """The colour-conditional image denoiser of notebook 03 for ``objective`` (trained if missing).
+
+    ``cfg`` is a ``ScaleConfig``; sizes and steps come from ``cfg.diffusion``. Returns
+    ``(model in eval mode, history, (images, labels))``.
+    """
+    d = cfg.diffusion
+    images, labels = world_images(d.image_train_size, d.image_size, seed=seed)
+    torch.manual_seed(seed)
+    model = TinyUNet(channels=d.image_channels)
+    ckpt = Path(run) / "diffusion" / f"images_{objective.kind}_{d.image_size}px"
+    history = train_denoiser(model, objective, image_data(images, labels, d.image_batch_size, seed=seed),
+                             steps=d.image_train_steps, lr=d.image_lr, ckpt_path=ckpt,
+                             desc=f"{objective.kind} images", progress=progress)
+    return model.eval(), history, (images, labels)
+
+
+def colour_adherence(images: np.ndarray, labels) -> dict:
+    """Read each generated image back with the world's ``VideoAnalyzer``: is the asked colour there?
+
+    Shapes: images uint8 [N, H, W, 3], labels [N]. Returns the share of images whose analysis finds
+    exactly one object of the asked colour (``adherence``), and the share with any object at all.
+    """
+    from sora_mini.evaluate.analyzer import VideoAnalyzer
+
+    analyzer = VideoAnalyzer()
+    hits, found = 0, 0
+    for image, label in zip(images, labels):
+        try:
+            colours = [o.color for o in analyzer.analyze(image).objects]
+        except Exception:  # an image too garbled to analyse counts as a miss
+            colours = []
+        hits += colours == [COLOURS[int(label)]]
+        found += bool(colours)
+    n = max(len(images), 1)
+    return {"adherence": hits / n, "any_object": found / n}

@@ -1,0 +1,285 @@
+"""From one object's track to its motion: kind, direction, speed, events and physics residuals.
+
+``analyze_motion(center [T, 2], half_extent [T], present [T], reliable [T], hidden [T], H, W)``
+-> ``MotionResult``. Pixels only: the track comes from ``VideoAnalyzer``.
+
+* visibility: a single switch absent -> present is ``appear``, present -> absent ``disappear``
+  (frames where the object's place is covered by another object count as unknown);
+* size: a linear fit of the half-extent; end / start above 1.2 is ``grow``, below 1/1.2 ``shrink``;
+* position: no displacement above 3% of the shorter side is ``still``; a vertical track that starts
+  from rest and accelerates downward (a quadratic fit of y(t)) is ``fall``;
+* otherwise the velocities between measured frames are compared: a change explained by a wall
+  (the object is next to it, and the component into the wall reverses) is a bounce; the first
+  change no wall explains is a ``turn`` (its frame is the first with the new velocity); else ``move``.
+Direction is the initial velocity's nearest of the 8 vocabulary directions, speed its magnitude's
+nearest class (threshold: the geometric mean of the two speeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sora_mini.world.spec import DIRECTIONS, EVENT_TIMES, SPEEDS, event_frame
+
+SPEED_THRESHOLD = float(np.sqrt(np.prod(list(SPEEDS.values()))))  # shorter side per frame
+STILL_TOLERANCE = 0.03  # largest displacement of a still object, shorter side
+GROW_RATIO = 1.2  # size ratio end / start above which an object grows
+FALL_MAX_START_SPEED = 0.5 * min(SPEEDS.values())  # a fall starts from rest
+FALL_MIN_ACCELERATION = 0.003  # shorter side per frame^2 (the world's gravity is 0.012)
+
+
+@dataclass
+class MotionResult:
+    motion: str | None  # None for an image (T = 1)
+    direction: str | None = None
+    speed: str | None = None
+    direction2: str | None = None
+    event_frame: int | None = None
+    event_time: str | None = None
+    start_center: tuple[float, float] = (float("nan"), float("nan"))
+    start_half_extent: float | None = None
+    events: list[dict] = field(default_factory=list)
+    physics: dict = field(default_factory=dict)
+
+
+def nearest_direction(v: np.ndarray) -> str:
+    names = list(DIRECTIONS)
+    units = np.array([DIRECTIONS[n] for n in names])
+    return names[int(np.argmax(units @ (v / max(np.linalg.norm(v), 1e-9))))]
+
+
+def nearest_event_time(frame: int, frames: int) -> str:
+    names = list(EVENT_TIMES)
+    return min(names, key=lambda n: (abs(event_frame(n, frames) - frame), EVENT_TIMES[n]))
+
+
+def _switch(state: np.ndarray) -> tuple[str | None, int | None]:
+    """Best single visibility switch of a 1 / 0 / -1 (unknown) sequence -> (appear|disappear, frame)."""
+    known = np.flatnonzero(state >= 0)
+    s = state[known]
+    if (s == 1).all() or s[0] == s[-1]:
+        return None, None
+    kind = "appear" if s[0] == 0 else "disappear"
+    before, after = (0, 1) if kind == "appear" else (1, 0)
+    # ties (frames where the object's place is covered) go to what is seen: an appearance at the
+    # first frame that shows it, a disappearance right after the last one
+    sign = -1 if kind == "appear" else 1
+    costs = [((s[known < e] != before).sum() + (s[known >= e] != after).sum(), sign * e)
+             for e in range(1, len(state))]
+    return kind, sign * min(costs)[1]
+
+
+def _line_rms(t: np.ndarray, p: np.ndarray) -> float:
+    """RMS residual of a straight-line fit p(t) (p [n, 2])."""
+    if len(t) < 3:
+        return 0.0
+    A = np.stack([np.ones_like(t), t], 1)
+    coef, *_ = np.linalg.lstsq(A, p, rcond=None)
+    return float(np.sqrt(((A @ coef - p) ** 2).sum(1).mean()))
+
+
+def _quadratic(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Fit y = c0 + v t + a t^2 / 2 -> (v at t[0], a, rms)."""
+    t0 = t - t[0]
+    A = np.stack([np.ones_like(t0), t0, 0.5 * t0**2], 1)
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return float(coef[1]), float(coef[2]), float(np.sqrt(((A @ coef - y) ** 2).mean()))
+
+
+def analyze_motion(center, half_extent, present, reliable, hidden, height: int, width: int) -> MotionResult:
+    """One object's motion from its measured track (see the module docstring)."""
+    T = len(present)
+    unit = float(min(height, width))
+    idx = np.flatnonzero(reliable) if reliable.any() else np.flatnonzero(present)
+    P, R = center[idx], half_extent[idx]
+    out = MotionResult(motion=None, start_center=tuple(map(float, P[0])),
+                       start_half_extent=float(np.nanmedian(R)))
+    if T == 1:
+        return out
+    state = present.astype(int)
+    state[hidden] = -1
+    kind, e = _switch(state)
+    # only a still object appears or disappears; a moving one that goes missing is hidden
+    if kind is not None and np.linalg.norm(P - P[0], axis=1).max() < STILL_TOLERANCE * unit:
+        out.motion, out.event_frame, out.event_time = kind, int(e), nearest_event_time(int(e), T)
+        out.events.append({"kind": kind, "frame": int(e)})
+        return out
+    if len(idx) >= 2:  # size: a linear fit of r(t)
+        slope, r0 = np.polyfit(idx.astype(float), R, 1)
+        ratio = (r0 + slope * (T - 1)) / max(r0, 1e-6)
+        out.physics["size_ratio"] = float(ratio)
+        if ratio > GROW_RATIO or ratio < 1 / GROW_RATIO:
+            out.motion = "grow" if ratio > 1 else "shrink"
+            out.start_half_extent = float(r0)
+            return out
+    disp = np.linalg.norm(P - P[0], axis=1)
+    if len(idx) < 2 or disp.max() < STILL_TOLERANCE * unit:
+        out.motion = "still"
+        return out
+    gap = np.diff(idx).astype(float)[:, None]
+    v = np.diff(P, axis=0) / gap  # [K, 2] velocity of each interval between measured frames
+    out.start_center = tuple(map(float, P[0] - v[0] * idx[0]))
+    if _is_fall(idx, P, v, unit):
+        return _fall(out, idx, P, v, unit, height, np.nanmedian(R))
+    return _move(out, T, idx, P, v, unit, height, width, float(np.nanmedian(R)))
+
+
+def _is_fall(idx, P, v, unit) -> bool:
+    if np.abs(P[:, 0] - P[0, 0]).max() >= STILL_TOLERANCE * unit or v[0, 1] <= 0:
+        return False
+    if v[0, 1] >= FALL_MAX_START_SPEED * unit:
+        return False
+    up = np.flatnonzero(v[:, 1] < 0)
+    if len(up) and up[0] < 2:
+        return True  # hit the ground within two frames of starting at rest
+    n = up[0] if len(up) else len(idx)  # the first flight (its last frame may be past the bounce)
+    if n < 3:
+        return True  # hit the ground within two frames of starting at rest
+    v0, a, _ = _quadratic(idx[:n].astype(float), P[:n, 1])
+    return a > FALL_MIN_ACCELERATION * unit and abs(v0) < FALL_MAX_START_SPEED * unit
+
+
+def _fall(out, idx, P, v, unit, height, r) -> MotionResult:
+    out.motion = "fall"
+    up = np.flatnonzero(v[:, 1] < 0)
+    # the first flight; its last frame before an upward interval may already be past the bounce
+    n = up[0] if len(up) else len(idx)
+    phys = {"gravity": None, "gravity_rms": None, "bounces": 0}
+    if n >= 3:
+        v0, a, rms = _quadratic(idx[:n].astype(float), P[:n, 1])
+        phys.update(gravity=a / unit, gravity_rms=rms / unit, start_speed=v0 / unit)
+    # ground bounces: the vertical velocity turns from down to up next to the bottom wall
+    ground = height - r
+    for k in np.flatnonzero((v[:-1, 1] > 0) & (v[1:, 1] < 0)):
+        if ground - P[k + 1, 1] < abs(v[k, 1]) + 0.5 + 0.05 * unit:
+            out.events.append({"kind": "bounce", "frame": int(idx[k + 1]), "wall": "bottom"})
+    phys["bounces"] = len(out.events)
+    out.physics.update(phys)
+    return out
+
+
+def _advance(p, v, gap, lo, hi):
+    """Move ``p`` by ``v * gap`` between walls ``lo`` / ``hi`` (per axis), mirroring at a wall.
+
+    -> (position, velocity after, hits [(axis, wall index 0 low / 1 high, time from p)]).
+    """
+    q, v_out, hits = p + v * gap, v.copy(), []
+    for ax in (0, 1):
+        for w, (wall, beyond) in enumerate(((lo[ax], q[ax] < lo[ax]), (hi[ax], q[ax] > hi[ax]))):
+            if beyond and v[ax] != 0 and hi[ax] > lo[ax]:
+                hits.append((ax, w, (wall - p[ax]) / v[ax]))
+                q[ax], v_out[ax] = 2 * wall - q[ax], -v[ax]
+    return q, v_out, hits
+
+
+def _reach(p, q, gap, lo, hi, speed):
+    """Velocities that take ``p`` to ``q`` in ``gap`` frames, straight or after one wall per axis;
+    the one whose speed is closest to ``speed`` -> (velocity, velocity after, hits)."""
+    options = []
+    for fx in (None, 0, 1):
+        for fy in (None, 0, 1):
+            target = q.copy()
+            for ax, f in ((0, fx), (1, fy)):
+                if f is not None:
+                    target[ax] = 2 * (lo[ax], hi[ax])[f] - q[ax]
+            vel = (target - p) / gap
+            nq, v_out, hits = _advance(p, vel, gap, lo, hi)
+            if np.allclose(nq, q, atol=1e-6):
+                options.append((abs(np.linalg.norm(vel) - speed), vel, v_out, hits))
+    best = min(options, key=lambda o: o[0])
+    return best[1], best[2], best[3]
+
+
+_WALLS = (("left", "right"), ("top", "bottom"))
+
+
+def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
+    """Follow the track with constant velocity and mirror bounces; a change walls don't explain is a turn."""
+    lo, hi = np.array([r, r]), np.array([width - r, height - r])
+    v_cur, i, n = v[0].copy(), 1, len(idx)
+    bounces, changes, glitches, errors, speeds = [], [], [], [], [np.linalg.norm(v[0])]
+    n_bounce_steps = [0]
+
+    def ok(pred, obs, vel, gap):
+        err = np.linalg.norm(pred - obs)
+        return err <= 0.1 * np.linalg.norm(vel) * gap + 0.15, err
+
+    def record(start, hits):
+        for ax, w, t in hits:
+            bounces.append({"kind": "bounce", "frame": int(np.ceil(start + t - 1e-6)), "wall": _WALLS[ax][w],
+                            "time": float(start + t)})
+
+    while i < n - 1:
+        j, gap = i + 1, idx[i + 1] - idx[i]
+        pred, v_after, hits = _advance(P[i], v_cur, gap, lo, hi)
+        good, err = ok(pred, P[j], v_cur, gap)
+        if good:
+            errors.append(err / max(np.linalg.norm(v_cur) * gap, 1e-6))
+            record(idx[i], hits)
+            if not hits:
+                speeds.append(np.linalg.norm(P[j] - P[i]) / gap)
+            else:
+                n_bounce_steps[0] += 1
+            v_cur, i = v_after, j
+            continue
+        # either the velocity changed (a turn, maybe straight into a wall) or frame j is a bad
+        # measurement: keep whichever predicts the next frame better. Across unseen frames the
+        # change may have happened at any of them: take the time that keeps the speed
+        speed = np.linalg.norm(v_cur)
+        best = None
+        for c in range(int(idx[i]), int(idx[j])):
+            p_c, v_c, hits_c = _advance(P[i], v_cur, c - idx[i], lo, hi)
+            v_new_c, v_after_c, hits_new = _reach(p_c, P[j], idx[j] - c, lo, hi, speed)
+            miss = abs(np.linalg.norm(v_new_c) - speed)
+            if best is None or miss < best[0] - 1e-9:
+                best = (miss, c, v_new_c, v_after_c, hits_c + [(ax, w, t + c - idx[i]) for ax, w, t in hits_new])
+        _, t_change, v_new, v_after, hits = best
+        if j + 1 < n:
+            gap2 = idx[j + 1] - idx[j]
+            err_change = np.linalg.norm(_advance(P[j], v_after, gap2, lo, hi)[0] - P[j + 1])
+            pred2, v_after2, hits2 = _advance(P[i], v_cur, idx[j + 1] - idx[i], lo, hi)
+            err_glitch = np.linalg.norm(pred2 - P[j + 1])
+            if err_glitch < err_change and ok(pred2, P[j + 1], v_cur, idx[j + 1] - idx[i])[0]:
+                glitches.append(int(idx[j]))
+                record(idx[i], hits2)
+                v_cur, i = v_after2, j + 1
+                continue
+        changes.append((t_change, v_cur.copy(), v_new))
+        errors.append(err / max(np.linalg.norm(v_cur) * gap, 1e-6))
+        record(idx[i], hits)
+        v_cur, i = v_after, j
+
+    out.motion = "move"
+    out.direction = nearest_direction(v[0])
+    out.speed = "quickly" if np.median(speeds) / unit > SPEED_THRESHOLD else "slowly"
+    if changes:  # the turn: the largest change of direction
+        def angle(c):
+            a, b = c[1], c[2]
+            return np.arccos(np.clip(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-9), -1, 1))
+        e, _, v2 = max(changes, key=angle)
+        if np.degrees(angle((e, _, v2))) >= 25:
+            out.motion, out.event_frame, out.event_time = "turn", e, nearest_event_time(e, T)
+            out.direction2 = nearest_direction(v2)
+            out.events.append({"kind": "turn", "frame": e})
+    out.events += bounces
+    out.events.sort(key=lambda ev: ev["frame"])
+    out.physics.update(
+        speed=float(np.median(speeds)) / unit,
+        prediction_error=float(np.mean(errors)) if errors else 0.0,  # per step, relative to the step
+        steps=n - 1, consistent_steps=1 + len(speeds) - 1 + n_bounce_steps[0] + (out.motion == "turn"),
+        unexplained_changes=len(changes) - (out.motion == "turn"), glitches=len(glitches),
+        bounces=len(bounces), line_rms=_pieces_rms(idx, P, out.events) / unit)
+    return out
+
+
+def _pieces_rms(idx, P, events) -> float:
+    """Largest RMS residual of straight-line fits between consecutive events."""
+    cuts = sorted({ev["frame"] for ev in events}) + [int(idx[-1]) + 1]
+    worst, start = 0.0, 0
+    for c in cuts:
+        sel = (idx >= start) & (idx < c)
+        worst = max(worst, _line_rms(idx[sel].astype(float), P[sel]))
+        start = c
+    return worst

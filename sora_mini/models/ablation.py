@@ -1,0 +1,233 @@
+"""The frame-conditioning ablation: one video-prediction task, every way of feeding the clean frames.
+
+Task: world videos of T frames; the first ``cond_frames`` are given clean, the model generates the
+rest. Each way (``FRAME_CONDITIONING`` minus "none") trains the same video DiT with the same data,
+steps, batch and seed (equal compute up to the ways' own extra layers; the wall time is reported),
+by flow matching (``sora_mini.diffusion.FlowMatching``), loss on the generated frames only. Then
+each samples the eval videos with the Euler sampler and is scored: PSNR / SSIM of the generated
+frames against the truth, and the evaluator's physics and adherence scores when it is available.
+Also: the model trained with ``cond_frames`` given frames, asked with 1 (``fewer_frames``).
+Pixel space (videos downscaled to ``size``), so no autoencoder is involved. VDT (Lu et al. 2023,
+arXiv 2305.13311) claims token concatenation is best and converges fastest.
+
+Shapes: videos [N, 3, T, H, W] float in [-1, 1]; results are JSON-able dicts (see ``run_ablation``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sora_mini.models.conditioning import FRAME_CONDITIONING
+from sora_mini.models.video_dit import VideoDiT
+
+ABLATION_MODES = tuple(m for m in FRAME_CONDITIONING if m != "none")
+VDT_CLAIM = ("VDT (Lu et al. 2023, arXiv 2305.13311): token concatenation conditions better than "
+             "AdaLN and cross-attention and converges fastest")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Everything one run of the ablation depends on (stored with its results)."""
+
+    size: tuple[int, int] = (16, 16)
+    frames: int = 8
+    cond_frames: int = 4
+    patch_size: tuple[int, int, int] = (1, 4, 4)
+    hidden_size: int = 64
+    depth: int = 2
+    num_heads: int = 4
+    steps: int = 12
+    batch_size: int = 8
+    lr: float = 1e-3
+    seeds: tuple[int, ...] = (0, 1, 2)
+    train_videos: int = 64
+    eval_videos: int = 8
+    sample_steps: int = 4
+    modes: tuple[str, ...] = ABLATION_MODES
+    precision: str = "bf16"
+
+    @classmethod
+    def from_scale(cls, cfg, **overrides) -> "AblationConfig":
+        """The ablation of a scale preset (``cfg.model.ablation_*`` fields), with overrides."""
+        m = cfg.model
+        kw = dict(size=tuple(m.ablation_size), hidden_size=m.ablation_hidden, depth=m.ablation_depth,
+                  steps=m.ablation_steps, batch_size=m.ablation_batch, seeds=tuple(range(m.ablation_seeds)),
+                  train_videos=m.ablation_train_videos, eval_videos=m.ablation_eval_videos,
+                  sample_steps=m.ablation_sample_steps)
+        kw.update(overrides)
+        return cls(**kw)
+
+
+# ----------------------------------------------------------------------------------------------
+# Data and scores
+# ----------------------------------------------------------------------------------------------
+def world_clips(n: int, seed: int, size: tuple[int, int], frames: int):
+    """``n`` world videos [n, 3, T, H, W] in [-1, 1] and their scene specs."""
+    from sora_mini.world.datasets import WorldDataset
+
+    ds = WorldDataset(n, seed=seed, sizes=(tuple(size),), frames=(frames,), captions=False)
+    items = [ds[i] for i in range(n)]
+    return torch.stack([it["video"] for it in items]), [it["spec"] for it in items]
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """[3, T, H, W] in [-1, 1] -> uint8 [T, H, W, 3]."""
+    x = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).numpy()
+
+
+def world_scores(video: np.ndarray, spec) -> dict[str, float]:
+    """The evaluator's physics and adherence scores of one uint8 video against its scene spec
+    (NaN while ``sora_mini.evaluate`` has no scoring function)."""
+    try:
+        from sora_mini.evaluate import score_video  # the evaluator's one-call scorer
+    except ImportError:
+        return {"physics": math.nan, "adherence": math.nan}
+    s = score_video(video, spec)
+    return {"physics": float(s["physics"]), "adherence": float(s["adherence"])}
+
+
+PSNR_CAP = 60.0  # dB given to a frame predicted exactly (PSNR is infinite there)
+
+
+def prediction_scores(pred: torch.Tensor, truth: torch.Tensor, specs, first: int) -> dict[str, float]:
+    """Mean PSNR (per frame, capped at ``PSNR_CAP``) / SSIM over frames ``first..T-1`` and mean
+    world scores over the videos."""
+    from sora_mini.evaluate.image_metrics import psnr, ssim
+
+    rows = []
+    for p, g, spec in zip(pred, truth, specs):
+        pu, gu = to_uint8(p), to_uint8(g)
+        rows.append({"psnr": float(np.mean(np.minimum(psnr(pu[first:], gu[first:]), PSNR_CAP))),
+                     "ssim": float(np.mean(ssim(pu[first:], gu[first:]))), **world_scores(pu, spec)})
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+# ----------------------------------------------------------------------------------------------
+# One arm: train, then sample and score
+# ----------------------------------------------------------------------------------------------
+def build_arm(mode: str, acfg: AblationConfig) -> VideoDiT:
+    return VideoDiT(in_channels=3, patch_size=acfg.patch_size, hidden_size=acfg.hidden_size, depth=acfg.depth,
+                    num_heads=acfg.num_heads, attention="full", frame_cond=mode)
+
+
+def frame_mask(batch: int, frames: int, given: int) -> torch.Tensor:
+    """[B, T] bool, True = generate (the diffusion objective's convention): the first ``given`` are clean."""
+    mask = torch.ones(batch, frames, dtype=torch.bool)
+    mask[:, :given] = False
+    return mask
+
+
+def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, progress: bool = False):
+    """Train one way from scratch; returns (model, loss per step, seconds)."""
+    from sora_mini.diffusion import FlowMatching
+    from sora_mini.train.loop import Trainer, TrainerConfig
+
+    torch.manual_seed(seed)
+    model = build_arm(mode, acfg)
+    objective = FlowMatching()
+    mask = frame_mask(acfg.batch_size, acfg.frames, acfg.cond_frames)
+    fn = None
+
+    def data(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        return videos[torch.randint(len(videos), (acfg.batch_size,), generator=g)]
+
+    def loss_fn(m, x0):
+        nonlocal fn
+        fn = fn or objective.backbone_fn(m)
+        g = torch.Generator().manual_seed(seed * 7919 + int(trainer.step))
+        loss = objective.training_loss(fn, x0, {"cond": x0, "cond_frames": ~mask}, mask=mask, generator=g)
+        return loss, {}
+
+    tcfg = TrainerConfig(steps=acfg.steps, lr=acfg.lr, warmup_steps=min(50, acfg.steps // 10),
+                         precision=acfg.precision, log_every=1, progress=progress, desc=f"{mode} s{seed}")
+    trainer = Trainer(model, loss_fn, data, tcfg)
+    t0 = time.perf_counter()
+    history = trainer.fit()
+    return model, [row["loss"] for row in history], time.perf_counter() - t0
+
+
+@torch.no_grad()
+def predict(model: VideoDiT, videos: torch.Tensor, given: int, steps: int, seed: int = 0,
+            precision: str = "bf16") -> torch.Tensor:
+    """Generate frames ``given..T-1`` of ``videos`` [N, 3, T, H, W] from the first ``given`` (Euler flow)."""
+    from sora_mini.diffusion import FlowMatching, sample
+
+    objective = FlowMatching()
+    model.eval()
+    mask = frame_mask(len(videos), videos.shape[2], given)
+    g = torch.Generator().manual_seed(10_000 + seed)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = sample(objective.backbone_fn(model), objective, tuple(videos.shape), steps=steps,
+                     cond={"cond": videos, "cond_frames": ~mask}, known=videos, mask=mask,
+                     generator=g, progress=False)
+    return out.float()
+
+
+def run_ablation(acfg: AblationConfig, progress: bool = True) -> dict:
+    """Every way x every seed: loss curve, train time, scores with ``cond_frames`` and with 1 frame.
+
+    Returns {"config", "arms": {mode: [per-seed dicts]}, "copy_last_frame": scores, "claim"}.
+    """
+    from tqdm.auto import tqdm
+
+    train, _ = world_clips(acfg.train_videos, 0, acfg.size, acfg.frames)
+    evals, specs = world_clips(acfg.eval_videos, 999, acfg.size, acfg.frames)
+    k = acfg.cond_frames
+    copy = evals.clone()
+    copy[:, :, k:] = evals[:, :, k - 1: k]  # the trivial predictor: the last given frame, held
+    results = {"config": dataclasses.asdict(acfg), "arms": {}, "claim": VDT_CLAIM,
+               "copy_last_frame": prediction_scores(copy, evals, specs, k)}
+    runs = [(m, s) for m in acfg.modes for s in acfg.seeds]
+    for mode, seed in tqdm(runs, desc="ablation arms", disable=not progress):
+        model, losses, secs = train_arm(mode, seed, acfg, train)
+        row = {"seed": seed, "loss": losses, "train_s": round(secs, 2),
+               "params": sum(p.numel() for p in model.parameters())}
+        row.update(prediction_scores(predict(model, evals, k, acfg.sample_steps, seed, acfg.precision), evals,
+                                     specs, k))
+        one = prediction_scores(predict(model, evals, 1, acfg.sample_steps, seed, acfg.precision), evals, specs, k)
+        row.update({f"{name}_1frame": v for name, v in one.items()})
+        results["arms"].setdefault(mode, []).append(row)
+    return results
+
+
+def summarize(results: dict) -> list[dict]:
+    """One row per way: mean and spread (std over seeds) of every score, final loss, train time."""
+    rows = []
+    for mode, runs in results["arms"].items():
+        row = {"mode": mode, "seeds": len(runs)}
+        keys = [k for k in runs[0] if k not in ("seed", "loss", "params")]
+        for key in keys:
+            vals = np.array([r[key] for r in runs], dtype=float)
+            row[key] = float(np.mean(vals))
+            row[key + "_std"] = float(np.std(vals))
+        tail = max(1, len(runs[0]["loss"]) // 5)  # the mean loss of the last fifth of training
+        finals = [float(np.mean(r["loss"][-tail:])) for r in runs]
+        row["final_loss"], row["final_loss_std"] = float(np.mean(finals)), float(np.std(finals))
+        rows.append(row)
+    return rows
+
+
+def load_or_run_ablation(cfg, run, progress: bool = True, **overrides) -> dict:
+    """The ablation results of a scale, from ``run/ablation_conditioning.json`` or computed (and saved)."""
+    from pathlib import Path
+
+    acfg = AblationConfig.from_scale(cfg, **overrides)
+    path = Path(run) / "ablation_conditioning.json"
+    if path.exists():
+        cached = json.loads(path.read_text())
+        if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(acfg))):
+            return cached
+    results = run_ablation(acfg, progress=progress)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results))
+    tmp.replace(path)
+    return results

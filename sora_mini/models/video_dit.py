@@ -1,0 +1,241 @@
+"""Video DiT on spacetime patch tokens: plain batches or packed sequences, full or factorized
+attention, frame conditioning in five ways and caption conditioning in two.
+
+Shapes: plain ``forward(x [B, C, T, H, W], t [B] or [B, T]) -> [B, C_out, T, H, W]``; packed
+``forward_packed(packed: PackedBatch, t [B] or [S, L]) -> [S, L, C_out*pt*ph*pw]``. Timesteps are
+on DiT's 0..999 scale (flow-matching t in [0, 1] times 1000).
+Peebles & Xie 2023 (DiT); Sora technical report 2024 (spacetime patches); Latte (Ma et al. 2024)
+for factorized attention; VDT (Lu et al. 2023) and Open-Sora 1.x / 2.0 for frame conditioning.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sora_mini.models.attention import ATTENTION_TYPES, attention_plans, block_kinds
+from sora_mini.models.conditioning import (
+    FRAME_CONDITIONING,
+    TEXT_CONDITIONING,
+    FrameConditioner,
+    TextConditioner,
+    check_choice,
+    make_context,
+    row_examples,
+)
+from sora_mini.models.layers import DiTBlock, FinalLayer, Modulation, TimestepEmbedder, init_dit_weights
+from sora_mini.models.mmdit import JointBlock
+from sora_mini.patches import PackedBatch, patch_grid, patchify, segment_attention_mask, sincos_3d, unpatchify
+
+
+class VideoDiT(nn.Module):
+    """A diffusion transformer over spacetime latent patches (see the module docstring)."""
+
+    def __init__(self, in_channels: int = 4, patch_size=(1, 2, 2), hidden_size: int = 384, depth: int = 12,
+                 num_heads: int = 6, mlp_ratio: float = 4.0, attention: str = "full", frame_cond: str = "none",
+                 text_cond: str = "none", text_dim: int | None = None, learn_sigma: bool = False):
+        super().__init__()
+        check_choice("attention", attention, ATTENTION_TYPES)
+        check_choice("frame_cond", frame_cond, FRAME_CONDITIONING)
+        check_choice("text_cond", text_cond, TEXT_CONDITIONING)
+        if hidden_size % 16 or hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} must be a multiple of 16 (3D sin-cos positions) and of "
+                             f"num_heads {num_heads}; try {max(16, hidden_size // 16 * 16)}")
+        if text_cond != "none" and not text_dim:
+            raise ValueError(f"text_cond={text_cond!r} needs text_dim (the width of the caption embeddings)")
+        if text_cond == "joint" and attention != "full":
+            raise ValueError("text_cond='joint' (MMDiT) needs attention='full', as SD3 / Open-Sora 2.0; "
+                             "with factorized attention use text_cond='cross_attn'")
+        if text_cond == "joint" and frame_cond == "cross_attn":
+            raise ValueError("frame_cond='cross_attn' needs DiT blocks with cross-attention: use text_cond "
+                             "'cross_attn' or 'none' with it, or another frame_cond with text_cond='joint'")
+        self.config = dict(in_channels=in_channels, patch_size=tuple(int(p) for p in patch_size),
+                           hidden_size=hidden_size, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                           attention=attention, frame_cond=frame_cond, text_cond=text_cond, text_dim=text_dim,
+                           learn_sigma=learn_sigma)
+        self.in_channels, self.patch_size, self.hidden_size = in_channels, self.config["patch_size"], hidden_size
+        self.out_channels = in_channels * 2 if learn_sigma else in_channels
+        self.attention, self.frame_cond, self.text_cond = attention, frame_cond, text_cond
+        vol = self.patch_size[0] * self.patch_size[1] * self.patch_size[2]
+        self.patch_dim = in_channels * vol
+        self.x_embedder = nn.Linear(self.patch_dim, hidden_size)  # = Conv3d(k = s = patch) on (c pt ph pw)
+        self.t_embedder = TimestepEmbedder(hidden_size)
+        self.frame_conditioner = FrameConditioner(frame_cond, self.patch_dim, hidden_size)
+        if text_cond != "none":
+            self.text_conditioner = TextConditioner(text_dim, hidden_size)
+        self.kinds = block_kinds(attention, depth)
+        cross = frame_cond == "cross_attn" or text_cond == "cross_attn"
+        if text_cond == "joint":
+            self.blocks = nn.ModuleList(JointBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
+        else:  # factorized: cross-attention in the spatial blocks only, as Latte-1 / diffusers
+            self.blocks = nn.ModuleList(
+                DiTBlock(hidden_size, num_heads, mlp_ratio, cross_attention=cross and kind != "temporal")
+                for kind in self.kinds)
+        self.final_layer = FinalLayer(hidden_size, self.out_channels * vol)
+        init_dit_weights(self)
+        self.frame_conditioner.zero_init()
+
+    # ------------------------------------------------------------------------------------------
+    # Plain batches
+    # ------------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, t: torch.Tensor, *, cond: torch.Tensor | None = None,
+                cond_frames: torch.Tensor | None = None, text: torch.Tensor | None = None,
+                text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict for a batch of equal-size videos.
+
+        Shapes: x [B, C, T, H, W]; t [B] or [B, T] (per frame); cond [B, C, T, H, W] clean latents
+        read only at cond_frames [B, T] bool (True = a given clean frame); text [B, Lt, text_dim],
+        text_mask [B, Lt] bool -> [B, C_out, T, H, W].
+        """
+        self._check_video(x, "x")
+        B, _, T = x.shape[:3]
+        grid = patch_grid(x.shape, self.patch_size)
+        tokens, coords = patchify(x, self.patch_size)  # [B, N, P], [N, 3]
+        N, pt = tokens.shape[1], self.patch_size[0]
+        ref = given = None
+        if cond_frames is not None or cond is not None:
+            self._check_frame_cond(cond, cond_frames, x)
+            ref = patchify(cond, self.patch_size)[0]  # [B, N, P]
+            given = cond_frames.to(torch.bool)[:, coords[:, 0] * pt]  # [B, N]
+        t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        if t.shape not in ((B,), (B, T)):
+            raise ValueError(f"t must be [B] = [{B}] or per frame [B, T] = [{B}, {T}], got {list(t.shape)}")
+        t_tok = t[:, coords[:, 0] * pt] if t.ndim == 2 else None  # [B, N]
+        if self.frame_cond == "in_place" and given is not None:
+            t_tok = self.frame_conditioner.timesteps(t[:, None].expand(B, N) if t_tok is None else t_tok, given)
+        example = torch.arange(B, device=x.device)[:, None].expand(B, N)
+        out = self._forward_tokens(tokens, coords[None], None, example, t if t_tok is None else None, t_tok,
+                                   ref, given, text, text_mask, grid, B)
+        return unpatchify(out, grid, self.patch_size)  # [B, C_out, T, H, W]
+
+    # ------------------------------------------------------------------------------------------
+    # Packed sequences
+    # ------------------------------------------------------------------------------------------
+    def forward_packed(self, packed: PackedBatch, t: torch.Tensor, *, x: torch.Tensor | None = None,
+                       cond: torch.Tensor | None = None, cond_given: torch.Tensor | None = None,
+                       text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict for videos of any sizes packed into rows (Patch n' Pack).
+
+        Shapes: packed.tokens / x [S, L, P] (x: the noisy tokens, default packed.tokens); t [B] per
+        example or [S, L] per token; cond [S, L, P] clean tokens read where cond_given [S, L] is
+        True; text [B, Lt, text_dim] per example -> [S, L, C_out*pt*ph*pw] (0-padding slots: ignore).
+        """
+        x = packed.tokens if x is None else x
+        patch = self.patch_size if packed.patch_size is None else tuple(packed.patch_size)
+        if patch != self.patch_size or x.shape[-1] != self.patch_dim:
+            raise ValueError(f"packed tokens of width {x.shape[-1]} with patch {patch}; this "
+                             f"model takes patch {self.patch_size} over {self.in_channels} channels = width "
+                             f"{self.patch_dim}")
+        seg = packed.segment_ids.masked_fill(packed.padding, -1)
+        n_examples = packed.num_examples
+        t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        if t.shape == (n_examples,):
+            t_tok = t[seg.clamp(min=0)]  # [S, L]
+        elif t.shape == seg.shape:
+            t_tok = t
+        else:
+            raise ValueError(f"t must be per example [{n_examples}] or per token {list(seg.shape)}, got {list(t.shape)}")
+        if (cond is None) != (cond_given is None):
+            raise ValueError("pass both cond (clean tokens [S, L, P]) and cond_given ([S, L] bool), or neither")
+        if cond_given is not None and self.frame_cond == "none":
+            raise ValueError(f"this model was built with frame_cond='none'; build it with one of "
+                             f"{', '.join(FRAME_CONDITIONING[1:])} to condition on frames")
+        given = None if cond_given is None else cond_given.to(torch.bool) & (seg >= 0)
+        t_tok = self.frame_conditioner.timesteps(t_tok, given)
+        return self._forward_tokens(x, packed.coords, seg, seg, None, t_tok, cond, given, text, text_mask,
+                                    None, n_examples)
+
+    # ------------------------------------------------------------------------------------------
+    # Shared token path
+    # ------------------------------------------------------------------------------------------
+    def _forward_tokens(self, x, coords, seg, example, t_row, t_tok, ref, given, text, text_mask, grid, n_ex):
+        """x [S, L, P], coords [S|1, L, 3], seg [S, L] or None (one example per row), example [S, L]."""
+        D, fc = self.hidden_size, self.frame_conditioner
+        dtype = self.x_embedder.weight.dtype
+        pos = sincos_3d(coords, D).to(dtype)  # [S|1, L, D]
+        h = self.x_embedder(fc.tokens(x, ref, given)) + pos  # [S, L, D]
+        h = fc.embed(h, ref, given)
+        extra = fc.pooled(ref, given, pos, example, n_ex)  # [B, D] or None
+        parts, joint = [], None
+        if self.text_cond != "none":
+            if text is None:
+                raise ValueError(f"this model was built with text_cond={self.text_cond!r}: pass text "
+                                 f"[B, Lt, {self.text_conditioner.text_dim}] (and text_mask [B, Lt])")
+            tokens, pooled, tmask = self.text_conditioner(text.to(dtype), text_mask)
+            extra = pooled if extra is None else extra + pooled
+            rows = row_examples(seg) if seg is not None else torch.arange(x.shape[0], device=x.device)[:, None]
+            ctx, owner, valid = TextConditioner.rows(tokens, tmask, rows)  # [S, K, D], [S, K], [S, K]
+            if self.text_cond == "cross_attn":
+                parts.append((ctx, (example[:, :, None] == owner[:, None, :]) & valid[:, None, :]))
+            else:
+                joint = (ctx, owner, valid)
+        elif text is not None:
+            raise ValueError("this model was built with text_cond='none'; build it with text_cond='cross_attn' "
+                             "or 'joint' (and text_dim) to condition on captions")
+        frame_part = fc.context(ref, given, pos, example)
+        if frame_part is not None:
+            parts.append(frame_part)
+        context = make_context(parts)
+        mod = self._modulation(t_row, t_tok, example, extra)
+        plans = attention_plans(self.attention, coords.expand(x.shape[0], -1, -1), seg, grid)
+        if joint is None:
+            for block, kind in zip(self.blocks, self.kinds):
+                h = block(h, mod, plans[kind], context)
+        else:
+            h = self._joint_blocks(h, mod, joint, seg, t_row, t_tok, example, extra, n_ex)
+        return self.final_layer(h, mod)  # [S, L, C_out * patch volume]
+
+    def _modulation(self, t_row, t_tok, example, extra) -> Modulation:
+        """One conditioning row per video (plain, one timestep) or per distinct (example, timestep)."""
+        if t_tok is None:  # plain batch, one timestep per video: no per-token gather
+            c = self.t_embedder(t_row)
+            return Modulation(c if extra is None else c + extra)
+        ex = example.clamp(min=0)
+        pairs = torch.stack([ex.to(torch.float64), t_tok.to(torch.float64)], dim=-1).reshape(-1, 2)
+        rows, index = torch.unique(pairs, dim=0, return_inverse=True)  # [K, 2], [S*L]
+        c = self.t_embedder(rows[:, 1].float())  # [K, D]
+        if extra is not None:
+            c = c + extra[rows[:, 0].long()]
+        return Modulation(c, index.view(example.shape))
+
+    def _joint_blocks(self, h, mod, joint, seg, t_row, t_tok, example, extra, n_ex):
+        """MMDiT: caption tokens modulated by their example's (noisy) timestep, one joint softmax."""
+        ctx, owner, valid = joint
+        if t_row is None:  # the example's timestep = the largest over its tokens (clean ones have 0)
+            t_row = t_tok.new_zeros(n_ex).scatter_reduce(0, example.clamp(min=0).reshape(-1),
+                                                         t_tok.reshape(-1), reduce="amax", include_self=False)
+        c = self.t_embedder(t_row)
+        mod_c = Modulation(c if extra is None else c + extra, owner.clamp(min=0))
+        mask = None
+        if seg is not None or not bool(valid.all()):
+            ids_x = example if seg is None else seg
+            mask = segment_attention_mask(torch.cat([ids_x, owner.masked_fill(~valid, -1)], dim=1))
+        for block in self.blocks:
+            h, ctx = block(h, mod, ctx, mod_c, mask)
+        return h
+
+    # ------------------------------------------------------------------------------------------
+    # Input checks
+    # ------------------------------------------------------------------------------------------
+    def allowed_input(self) -> str:
+        pt, ph, pw = self.patch_size
+        return (f"[B, {self.in_channels}, T, H, W] with T a multiple of {pt}, H of {ph} and W of {pw} "
+                f"(in_channels={self.in_channels}, patch_size={self.patch_size})")
+
+    def _check_video(self, x: torch.Tensor, name: str) -> None:
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{name} has shape {list(x.shape)}; this model takes {self.allowed_input()}")
+
+    def _check_frame_cond(self, cond, cond_frames, x) -> None:
+        if self.frame_cond == "none":
+            raise ValueError(f"this model was built with frame_cond='none'; build it with one of "
+                             f"{', '.join(FRAME_CONDITIONING[1:])} to condition on frames")
+        if cond is None or cond_frames is None:
+            raise ValueError("pass both cond (clean latents like x) and cond_frames ([B, T] bool), or neither")
+        if cond.shape != x.shape:
+            raise ValueError(f"cond has shape {list(cond.shape)} but x has {list(x.shape)}; they must match")
+        B, T, pt = x.shape[0], x.shape[2], self.patch_size[0]
+        if tuple(cond_frames.shape) != (B, T):
+            raise ValueError(f"cond_frames must be [B, T] = [{B}, {T}] bool, got {list(cond_frames.shape)}")
+        if pt > 1 and bool((cond_frames.view(B, T // pt, pt).float().std(-1, unbiased=False) > 0).any()):
+            raise ValueError(f"condition frames must fill whole temporal patches of {pt} frames")

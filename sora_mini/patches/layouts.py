@@ -1,0 +1,108 @@
+"""How much of a batch is real tokens: packing vs pad-to-max vs bucketing, from token counts alone.
+
+Shapes: lengths [B] token counts (and bucket keys [B]) -> Layout (rows, slots, real tokens).
+Pad-to-max is what a fixed-shape batch does without packing; bucketing (group equal sizes, as
+Open-Sora's resolution / duration buckets) removes padding inside a batch but leaves partly
+filled batches; Patch n' Pack (NaViT, arXiv 2307.06304) fills fixed-length sequences greedily.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sora_mini.patches.pack import first_fit
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A batch layout: ``slots`` token slots computed, ``real`` of them real tokens."""
+
+    name: str
+    rows: int
+    slots: int
+    real: int
+
+    @property
+    def real_share(self) -> float:
+        return self.real / self.slots if self.slots else 0.0
+
+
+def layout_packed(lengths: Sequence[int], max_len: int, sort: bool = False) -> Layout:
+    """Greedy first-fit into rows of ``max_len`` (the last row may be partly empty)."""
+    bins = first_fit(lengths, max_len, sort=sort)
+    return Layout("packing (first-fit decreasing)" if sort else "packing (first-fit)",
+                  len(bins), len(bins) * max_len, int(sum(lengths)))
+
+
+def layout_pad_to_max(lengths: Sequence[int], batch_size: int | None = None) -> Layout:
+    """Consecutive batches of ``batch_size`` examples (all of them when None), each padded to its longest."""
+    lengths = [int(n) for n in lengths]
+    if not lengths:
+        raise ValueError("empty batch: no lengths")
+    bs = batch_size or len(lengths)
+    slots = sum(len(chunk) * max(chunk) for chunk in (lengths[i:i + bs] for i in range(0, len(lengths), bs)))
+    return Layout("pad-to-max", len(lengths), slots, sum(lengths))
+
+
+def bucket_batches(keys: Sequence[Hashable], lengths: Sequence[int], tokens_per_batch: int | None = None,
+                   batch_size: int | None = None) -> list[list[int]]:
+    """Bucketing: examples of equal ``key`` (e.g. latent grid) share batches, in input order.
+
+    A bucket's batch holds ``tokens_per_batch // length`` examples (a token budget per step, as
+    Open-Sora's bucket batch sizes) or ``batch_size``. Returns the example indices of each batch;
+    build one with ``pad_to_max([tokens[i] for i in batch], ...)``.
+    """
+    if len(keys) != len(lengths) or not lengths:
+        raise ValueError(f"{len(keys)} keys for {len(lengths)} lengths; need one key per example, at least one")
+    if (tokens_per_batch is None) == (batch_size is None):
+        raise ValueError("give exactly one of tokens_per_batch (a token budget) or batch_size (rows per batch)")
+    groups: dict[Hashable, list[int]] = defaultdict(list)
+    for i, key in enumerate(keys):
+        groups[key].append(i)
+    batches = []
+    for members in groups.values():
+        length = max(int(lengths[i]) for i in members)
+        per_batch = batch_size or max(1, tokens_per_batch // length)
+        batches += [members[a:a + per_batch] for a in range(0, len(members), per_batch)]
+    return batches
+
+
+def layout_buckets(keys: Sequence[Hashable], lengths: Sequence[int], tokens_per_batch: int | None = None,
+                   batch_size: int | None = None) -> Layout:
+    """Bucketing's real-token share: no padding inside a batch of equal sizes, but each bucket's last,
+    partly filled batch is padded with empty rows so every step keeps its shape (the alternative,
+    dropping those examples, loses data). Arguments as :func:`bucket_batches`."""
+    rows = slots = 0
+    for batch in bucket_batches(keys, lengths, tokens_per_batch, batch_size):
+        length = max(int(lengths[i]) for i in batch)
+        per_batch = batch_size or max(1, tokens_per_batch // length)
+        rows += per_batch
+        slots += per_batch * length
+    return Layout("bucketing", rows, slots, int(sum(lengths)))
+
+
+def fill_sequences(lengths: Iterable[int], num_sequences: int, max_len: int, patience: int = 8):
+    """A streaming packer: first-fit examples from a stream into ``num_sequences`` rows; an example
+    that fits nowhere waits for the next step; stop after ``patience`` such misses.
+
+    Returns (bins: example positions in the stream per row, used: number of stream items read).
+    """
+    bins: list[list[int]] = [[] for _ in range(num_sequences)]
+    room = [max_len] * num_sequences
+    misses = used = 0
+    for i, n in enumerate(lengths):
+        used = i + 1
+        if n > max_len:
+            raise ValueError(f"stream item {i} has {n} tokens, more than the pack length {max_len}")
+        for b in range(num_sequences):
+            if n <= room[b]:
+                bins[b].append(i)
+                room[b] -= n
+                break
+        else:
+            misses += 1
+            if misses >= patience:
+                break
+    return bins, used

@@ -1,0 +1,244 @@
+"""Unit tests for sora_mini.diffusion: samplers recover a known point, guidance, masks, bad input."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sora_mini.diffusion import (SAMPLERS, FlowMatching, GaussianDiffusion, cfg_combine,
+                                 count_evals, guided, make_objective, resolution_shift, sample,
+                                 timestep_shift, with_timestep_scale)
+
+POINT = torch.tensor([0.7, -1.3])  # the whole data distribution: one point
+
+
+def true_eps_model(diff: GaussianDiffusion):
+    """The exact eps / v / x0 of a data distribution that is a single point."""
+    def fn(x_t, t):
+        a, s = diff._ab(t, x_t)
+        x0 = POINT.to(x_t.dtype).expand_as(x_t)
+        eps = (x_t - a * x0) / s
+        return {"eps": eps, "v": a * eps - s * x0, "x0": x0}[diff.prediction]
+    return fn
+
+
+def true_velocity(x_t, t):
+    """The exact flow velocity towards a single point: v = noise - x0 = (x_t - x0) / t."""
+    tt = t.reshape(-1, 1)
+    return (x_t - POINT) / tt
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
+@pytest.mark.parametrize("sampler, eta", [("ddpm", 0.0), ("ddim", 0.0), ("ddim", 1.0)])
+@pytest.mark.parametrize("steps", [1, 4, 25])
+def test_gaussian_samplers_recover_a_point(prediction, sampler, eta, steps):
+    diff = GaussianDiffusion(prediction=prediction, beta_schedule="cosine")
+    # float64: at t=999 the cosine schedule has sqrt(alpha_bar) ~ 1e-4, and eps -> x0 divides by it
+    x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = sample(true_eps_model(diff), diff, x_T.shape, sampler=sampler, steps=steps, eta=eta,
+               noise=x_T, generator=torch.Generator().manual_seed(1), progress=False)
+    assert torch.allclose(x, POINT.double().expand_as(x), atol=1e-6), (x - POINT).abs().max()
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_flow_samplers_recover_a_point(sampler, shift):
+    flow = FlowMatching(shift=shift)
+    x = sample(true_velocity, flow, (64, 2), sampler=sampler, steps=3,
+               generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.allclose(x, POINT.expand_as(x), atol=1e-5)
+
+
+def test_heun_is_exact_on_a_linear_ode_where_euler_is_not():
+    """dx/dt = x (not a flow of data): from t=1 to 0, x(0) = x(1) e^-1. Heun's error is O(h^2)."""
+    flow = FlowMatching()
+    x1 = torch.ones(1, 1)
+    errs = {}
+    for name in ("euler", "heun"):
+        x0 = sample(lambda x, t: x, flow, (1, 1), sampler=name, steps=10, noise=x1, progress=False)
+        errs[name] = abs(x0.item() - math.exp(-1))
+    assert errs["heun"] < errs["euler"] / 5
+
+
+def test_evaluations_counted():
+    calls = []
+    flow = FlowMatching()
+    sample(lambda x, t: calls.append(1) or x * 0, flow, (2, 2), sampler="heun", steps=6, progress=False)
+    assert len(calls) == count_evals("heun", 6) == 11
+
+
+# ----------------------------------------------------------------------------------------------
+# Objectives
+# ----------------------------------------------------------------------------------------------
+@settings(max_examples=30, deadline=None)
+@given(t=st.integers(0, 999), prediction=st.sampled_from(["eps", "v", "x0"]),
+       schedule=st.sampled_from(["linear", "cosine"]))
+def test_prediction_conversions_round_trip(t, prediction, schedule):
+    diff = GaussianDiffusion(beta_schedule=schedule, prediction=prediction)
+    g = torch.Generator().manual_seed(t)
+    x0, noise = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(3, 5, generator=g, dtype=torch.float64)
+    tt = torch.full((3,), float(t))
+    x_t = diff.q_sample(x0, tt, noise)
+    x0_hat, eps_hat = diff.predict_x0_eps(x_t, tt, diff.target(x0, noise, tt))
+    assert torch.allclose(x0_hat, x0, atol=1e-6) and torch.allclose(eps_hat, noise, atol=1e-6)
+
+
+def test_flow_interpolation_and_target():
+    flow = FlowMatching()
+    x0, noise = torch.randn(4, 3), torch.randn(4, 3)
+    t = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    x_t = flow.q_sample(x0, t, noise)
+    assert torch.equal(x_t[0], x0[0]) and torch.equal(x_t[3], noise[3])
+    v = flow.target(x0, noise, t)
+    assert torch.allclose(flow.predict_x0(x_t, t, v), x0, atol=1e-6)
+    assert torch.allclose(flow.predict_noise(x_t, t, v), noise, atol=1e-6)
+
+
+def test_training_loss_is_zero_for_the_true_target_and_positive_otherwise():
+    for obj in (GaussianDiffusion(prediction="v"), FlowMatching()):
+        x0 = torch.randn(8, 3, 4, 4)
+        noise = torch.randn_like(x0)
+        t = obj.sample_timesteps(8, generator=torch.Generator().manual_seed(0))
+        perfect = obj.training_loss(lambda x_t, tt: obj.target(x0, noise, tt), x0, t=t, noise=noise)
+        zero = obj.training_loss(lambda x_t, tt: torch.zeros_like(x_t), x0, t=t, noise=noise)
+        assert perfect.item() == 0.0 and zero.item() > 0.1
+
+
+def test_loss_mask_keeps_condition_frames_clean_and_out_of_the_loss():
+    flow = FlowMatching()
+    x0 = torch.randn(2, 3, 5, 4, 4)  # [B, C, T, H, W]
+    noise = torch.randn_like(x0)
+    mask = torch.tensor([[False, True, True, True, True], [False, False, True, True, True]])
+    seen = {}
+
+    def model(x_t, t):
+        seen["x_t"], seen["t"] = x_t, t
+        target = noise - x0
+        target[:, :, 0] += 100.0  # wrong only on frame 0, a condition frame in both examples
+        target[1, :, 1] += 100.0  # and on frame 1 of example 1, also a condition frame there
+        return target
+
+    loss = flow.training_loss(model, x0, mask=mask, noise=noise, frame_timesteps=True, reduction="none")
+    assert torch.equal(loss, torch.zeros(2))
+    assert torch.equal(seen["x_t"][:, :, 0], x0[:, :, 0]) and torch.equal(seen["x_t"][1, :, 1], x0[1, :, 1])
+    assert seen["t"].shape == (2, 5) and (seen["t"][~mask] == 0).all()
+    unmasked = flow.training_loss(model, x0, noise=noise)
+    assert unmasked.item() > 100
+
+
+def test_sampler_keeps_known_frames():
+    flow = FlowMatching()
+    known = torch.randn(2, 3, 4, 2, 2)
+    mask = torch.tensor([[False, True, True, True]] * 2)
+    ts = []
+    out = sample(lambda x, t: ts.append(t) or torch.zeros_like(x), flow, known.shape, steps=3, known=known,
+                 mask=mask, frame_timesteps=True, progress=False)
+    assert torch.equal(out[:, :, 0], known[:, :, 0])
+    assert all(t.shape == (2, 4) and (t[:, 0] == 0).all() and (t[:, 1] > 0).all() for t in ts)
+
+
+def test_sdedit_strength_keeps_more_of_the_guide_when_small():
+    """Data ~ N(0, I): the exact velocity is E[noise - x0 | x_t] = x_t (2t - 1) / ((1-t)^2 + t^2)."""
+    def normal_velocity(x_t, t):
+        t = t.reshape(-1, 1)
+        return x_t * (2 * t - 1) / ((1 - t) ** 2 + t**2)
+
+    flow = FlowMatching()
+    guide = torch.full((256, 2), 3.0)  # far out in the tail of the data
+    dists = []
+    for strength in (0.2, 0.6, 1.0):
+        out = sample(normal_velocity, flow, guide.shape, steps=20, init=guide, strength=strength,
+                     generator=torch.Generator().manual_seed(0), progress=False)
+        dists.append((out - guide).norm(dim=1).mean().item())
+    assert dists[0] < dists[1] < dists[2]  # low strength stays near the guide, 1.0 forgets it
+    assert dists[0] < 0.5 and dists[2] > 3.0
+
+
+def test_timestep_shift_and_resolution_shift():
+    t = torch.linspace(0, 1, 11)
+    assert torch.allclose(timestep_shift(t, 1.0), t)
+    shifted = timestep_shift(t, 3.0)
+    assert (shifted >= t).all() and shifted[0] == 0 and shifted[-1] == 1
+    assert math.isclose(resolution_shift(256), 1.0) and math.isclose(resolution_shift(4096), 3.0)
+    assert math.isclose(resolution_shift(256, num_frames=4), 2.0)
+    assert resolution_shift(1024) < resolution_shift(2048)
+
+
+def test_logit_normal_timesteps_concentrate_in_the_middle():
+    flow = FlowMatching()
+    t = flow.sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
+    u = FlowMatching(timestep_sampling="uniform").sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
+    middle = lambda x: ((x > 0.25) & (x < 0.75)).float().mean().item()  # noqa: E731
+    assert 0 < t.min() and t.max() < 1 and abs(t.median().item() - 0.5) < 0.02
+    assert middle(t) > middle(u) + 0.1
+    shifted = FlowMatching(shift=3.0).sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
+    assert shifted.median() > 0.7
+
+
+def test_with_timestep_scale():
+    fn = with_timestep_scale(lambda x, t: t, 1000.0)
+    assert torch.equal(fn(None, torch.tensor([0.5])), torch.tensor([500.0]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Guidance
+# ----------------------------------------------------------------------------------------------
+def cond_model(x, t, y):
+    return x * y.reshape(-1, 1).float() + t.reshape(-1, 1)
+
+
+def test_cfg_scale_one_is_the_conditional_prediction_and_zero_the_unconditional():
+    x, t = torch.randn(4, 2), torch.rand(4)
+    cond, uncond = {"y": torch.tensor([1, 2, 3, 4])}, {"y": torch.zeros(4, dtype=torch.long)}
+    assert torch.equal(guided(cond_model, 1.0, cond, uncond)(x, t), cond_model(x, t, **cond))
+    assert torch.equal(guided(cond_model, 0.0, cond, uncond)(x, t), cond_model(x, t, **uncond))
+    c, u = cond_model(x, t, **cond), cond_model(x, t, **uncond)
+    g = guided(cond_model, 3.0, cond, uncond)(x, t)
+    assert torch.allclose(g, u + 3.0 * (c - u)) and torch.allclose(g, cfg_combine(c, u, 3.0))
+    # unequal condition shapes: two calls instead of one batch, the same answer
+    two = guided(lambda x, t, y: cond_model(x, t, y.reshape(-1)), 3.0, cond, {"y": torch.zeros(4, 1)})(x, t)
+    assert torch.allclose(two, g)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("t", [1000, -1, 2.5])
+def test_timestep_outside_the_schedule(t):
+    diff = GaussianDiffusion()
+    with pytest.raises(ValueError, match="0..999"):
+        diff.q_sample(torch.zeros(1, 2), torch.tensor([float(t)]), torch.zeros(1, 2))
+
+
+def test_flow_time_outside_zero_one():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        FlowMatching().training_loss(lambda x, t: x, torch.zeros(2, 2), t=torch.tensor([0.5, 500.0]))
+
+
+def test_negative_guidance_scale():
+    with pytest.raises(ValueError, match=">= 0"):
+        sample(true_velocity, FlowMatching(), (1, 2), guidance_scale=-1.0, uncond={}, progress=False)
+    with pytest.raises(ValueError, match="needs the unconditional"):
+        guided(cond_model, 2.0, {"y": torch.ones(1)})
+
+
+def test_unknown_sampler_lists_the_allowed_ones():
+    with pytest.raises(ValueError) as e:
+        sample(true_velocity, FlowMatching(), (1, 2), sampler="dpm++", progress=False)
+    assert all(name in str(e.value) for name in SAMPLERS)
+    with pytest.raises(ValueError, match="euler, heun"):
+        sample(true_velocity, FlowMatching(), (1, 2), sampler="ddim", progress=False)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GaussianDiffusion(beta_schedule="quadratic"),
+    lambda: GaussianDiffusion(prediction="score"),
+    lambda: FlowMatching(timestep_sampling="beta"),
+    lambda: FlowMatching(shift=0.0),
+    lambda: make_objective("edm"),
+])
+def test_bad_configuration(make):
+    with pytest.raises(ValueError, match="allowed|> 0"):
+        make()

@@ -1,0 +1,176 @@
+"""Video DiT: packed == plain for every attention / conditioning choice, factorized attention's
+reach, the frame-conditioning contracts, and clear errors."""
+
+import pytest
+import torch
+from timm.models.vision_transformer import Attention
+
+from sora_mini.config import get_config
+from sora_mini.models import (FRAME_CONDITIONING, TEXT_CONDITIONING, VideoDiT, build_video_dit, dit,
+                              given_tokens, pack_like, video_dit)
+from sora_mini.models.attention import MaskedAttention, TokenGroups, factorized_keys
+from sora_mini.patches import pack_latents
+
+COMBOS = [(a, f, t) for a in ("full", "factorized") for f in FRAME_CONDITIONING for t in TEXT_CONDITIONING
+          if not (t == "joint" and (a == "factorized" or f == "cross_attn"))]
+
+
+def randomized(model, std=0.05):
+    """Weights off their zero init, so outputs depend on every input."""
+    for p in model.parameters():
+        if p.requires_grad:
+            p.data.normal_(0, std)
+    return model.eval()
+
+
+def small(attention="full", frame_cond="none", text_cond="none", **kw):
+    return VideoDiT(in_channels=3, patch_size=(1, 2, 2), hidden_size=32, depth=2, num_heads=2, attention=attention,
+                    frame_cond=frame_cond, text_cond=text_cond, text_dim=8, **kw)
+
+
+@pytest.mark.parametrize("attention,frame_cond,text_cond", COMBOS)
+def test_packed_equals_plain(attention, frame_cond, text_cond):
+    torch.manual_seed(0)
+    model = randomized(small(attention, frame_cond, text_cond))
+    xs = [torch.randn(3, 4, 4, 6), torch.randn(3, 2, 6, 4), torch.randn(3, 3, 2, 2)]
+    conds = [torch.randn_like(x) for x in xs]
+    frames = [torch.tensor([True, True, False, False]), torch.tensor([True, False]), torch.tensor([False] * 3)]
+    t = torch.tensor([100.0, 900.0, 400.0])
+    text, tmask = torch.randn(3, 4, 8), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]).bool()
+    packed = pack_latents(xs, (1, 2, 2), max_len=40)  # 24 + 12 tokens share a row, 3 go to a padded one
+    kw = {}
+    if frame_cond != "none":
+        kw.update(cond=pack_like(packed, conds), cond_given=given_tokens(packed, frames))
+    if text_cond != "none":
+        kw.update(text=text, text_mask=tmask)
+    with torch.no_grad():
+        outs, _ = packed.unpatchify(model.forward_packed(packed, t, **kw))
+        for i, x in enumerate(xs):
+            kw1 = {}
+            if frame_cond != "none":
+                kw1.update(cond=conds[i][None], cond_frames=frames[i][None])
+            if text_cond != "none":
+                kw1.update(text=text[i:i + 1, : int(tmask[i].sum())])
+            plain = model(x[None], t[i:i + 1], **kw1)[0]
+            assert torch.allclose(outs[i], plain, atol=1e-5), (i, float((outs[i] - plain).abs().max()))
+
+
+@pytest.mark.parametrize("frame_cond", FRAME_CONDITIONING)
+def test_zero_init_outputs_zero(frame_cond):
+    model = small("factorized", frame_cond, "cross_attn")
+    x = torch.randn(2, 3, 4, 4, 4)
+    kw = {} if frame_cond == "none" else dict(cond=x, cond_frames=torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]]).bool())
+    out = model(x, torch.tensor([5.0, 500.0]), text=torch.randn(2, 3, 8), **kw)
+    assert out.shape == x.shape and torch.count_nonzero(out) == 0
+
+
+def test_factorized_attention_reaches_only_its_groups():
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 3, 4, 4)
+    bumped = x.clone()
+    bumped[:, :, 0] += 1.0  # change frame 0 only
+    t = torch.tensor([300.0])
+    spatial_only = randomized(small("factorized", depth=1))  # a single spatial block
+    a, b = spatial_only(x, t), spatial_only(bumped, t)
+    assert torch.equal(a[:, :, 1:], b[:, :, 1:]) and not torch.equal(a[:, :, 0], b[:, :, 0])
+    full = randomized(small("full", depth=1))
+    assert not torch.allclose(full(x, t)[:, :, 1:], full(bumped, t)[:, :, 1:])
+    both = randomized(small("factorized", depth=2))  # spatial then temporal: reaches every frame
+    assert not torch.allclose(both(x, t)[:, :, 1:], both(bumped, t)[:, :, 1:])
+
+
+def test_token_groups_equal_the_masked_reference():
+    torch.manual_seed(0)
+    lat = [torch.randn(3, 3, 4, 4), torch.randn(3, 2, 2, 6)]
+    packed = pack_latents(lat, (1, 2, 2), max_len=20)
+    seg = packed.segment_ids
+    attn = Attention(16, num_heads=2, qkv_bias=True).eval()
+    x = torch.randn(*seg.shape, 16)
+    for key in factorized_keys(packed.coords, seg):
+        same = (key[:, :, None] == key[:, None, :]) | ((key < 0)[:, :, None] & (key < 0)[:, None, :])
+        ref = MaskedAttention(same.unsqueeze(1))(attn, x)
+        got = TokenGroups(key)(attn, x)
+        valid = seg >= 0
+        assert torch.allclose(got[valid], ref[valid], atol=1e-5)
+
+
+@pytest.mark.parametrize("frame_cond", FRAME_CONDITIONING[1:])
+def test_noisy_values_at_condition_frames_are_never_read(frame_cond):
+    torch.manual_seed(0)
+    model = randomized(small("full", frame_cond))
+    x, cond = torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 4, 4, 4)
+    frames = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]).bool()
+    other = torch.where(frames[:, None, :, None, None], torch.randn_like(x), x)
+    t = torch.tensor([200.0, 800.0])
+    a = model(x, t, cond=cond, cond_frames=frames)
+    b = model(other, t, cond=cond, cond_frames=frames)
+    assert torch.allclose(a, b, atol=1e-6)
+    c = model(x, t, cond=cond + torch.randn_like(cond), cond_frames=frames)  # but the clean frames are
+    assert not torch.allclose(a, c, atol=1e-4)
+
+
+def test_in_place_is_token_concat_with_timestep_zero_on_clean_frames():
+    torch.manual_seed(0)
+    concat = randomized(small("full", "token_concat"))
+    in_place = small("full", "in_place")
+    in_place.load_state_dict(concat.state_dict())  # the two ways have the same parameters
+    x, cond = torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 4, 4, 4)
+    frames = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]]).bool()
+    t = torch.tensor([200.0, 800.0])
+    per_frame = torch.where(frames, 0.0, t[:, None])  # [B, T]
+    a = in_place(x, t, cond=cond, cond_frames=frames)
+    assert torch.allclose(a, concat(x, per_frame, cond=cond, cond_frames=frames), atol=1e-6)
+    assert not torch.allclose(a, concat(x, t, cond=cond, cond_frames=frames), atol=1e-4)
+
+
+def test_channel_concat_projection_starts_at_zero():
+    torch.manual_seed(0)
+    model = randomized(small("full", "channel_concat"))
+    torch.nn.init.zeros_(model.frame_conditioner.cond_in.weight)
+    torch.nn.init.zeros_(model.frame_conditioner.cond_in.bias)
+    x, frames = torch.randn(1, 3, 4, 4, 4), torch.tensor([[1, 0, 0, 0]]).bool()
+    a = model(x, torch.tensor([10.0]), cond=torch.randn_like(x), cond_frames=frames)
+    b = model(x, torch.tensor([10.0]), cond=torch.randn_like(x), cond_frames=frames)
+    assert torch.equal(a, b)  # a fresh channel-concat model ignores the reference: it starts unconditional
+    assert small("full", "channel_concat").frame_conditioner.cond_in.weight.abs().sum() == 0
+
+
+def test_block_names_follow_dit():
+    with torch.device("meta"):
+        video = video_dit("VideoDiT-S/2", in_channels=4)
+        image = dit("DiT-S/2")
+    vb = {k: v.shape for k, v in video.state_dict().items() if k.startswith("blocks.")}
+    ib = {k: v.shape for k, v in image.state_dict().items() if k.startswith("blocks.")}
+    assert vb == ib
+    assert video.kinds == ["full"] * 12
+    assert video_dit("VideoDiT-S/2", attention="factorized").kinds[:4] == ["spatial", "temporal"] * 2
+
+
+def test_build_from_scale_config():
+    cfg = get_config("tiny")
+    model = build_video_dit(cfg, frame_cond="adaln", text_cond="none")
+    assert model.hidden_size == cfg.model.hidden_size and len(model.blocks) == cfg.model.depth
+    assert model.patch_size == tuple(cfg.patches.patch_size)
+
+
+def test_bad_input_says_what_is_allowed():
+    model = small("full", "in_place", "cross_attn")
+    x, t = torch.randn(1, 3, 4, 4, 4), torch.tensor([1.0])
+    with pytest.raises(ValueError, match=r"\[B, 3, T, H, W\].*patch_size=\(1, 2, 2\)"):
+        model(torch.randn(1, 4, 4, 4, 4), t, text=torch.randn(1, 2, 8))
+    with pytest.raises(ValueError, match="width 5 is not a multiple of the patch 2"):
+        model(torch.randn(1, 3, 4, 4, 5), t, text=torch.randn(1, 2, 8))
+    with pytest.raises(ValueError, match="text_dim"):
+        model(x, t, text=torch.randn(1, 2, 7))
+    with pytest.raises(ValueError, match="pass text"):
+        model(x, t)
+    with pytest.raises(ValueError, match=r"cond_frames must be \[B, T\]"):
+        model(x, t, cond=x, cond_frames=torch.ones(1, 3, dtype=torch.bool), text=torch.randn(1, 2, 8))
+    with pytest.raises(ValueError, match="frame_cond='none'.*adaln"):
+        small()(x, t, cond=x, cond_frames=torch.ones(1, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="allowed: full, factorized"):
+        small("spacetime")
+    with pytest.raises(ValueError, match="allowed: none, adaln, cross_attn, token_concat, in_place, channel_concat"):
+        small("full", "film")
+    with pytest.raises(ValueError, match="needs attention='full'"):
+        small("factorized", "none", "joint")
