@@ -1,7 +1,7 @@
 """Patch n' Pack vs pad-to-max vs bucketing on the world's mix of sizes and durations.
 
 Figures: (1) share of real tokens in the computed slots for each layout; (2) forward+backward
-throughput (real tokens / s) of a DiT-sized stack of transformer blocks on the same examples,
+throughput (real tokens / s) of a DiT-S-wide stack of transformer blocks on the same examples,
 packed vs padded to the longest, measured side by side in one run; (3) the attention paths
 for a packed batch (SDPA + block-diagonal mask, one SDPA per example, nested jagged tensors).
 Times are the best of n interleaved runs (the least noisy figure on a shared machine).
@@ -49,8 +49,22 @@ class Block(torch.nn.Module):
         self.mlp = Mlp(dim, hidden_features=int(dim * mlp_ratio))
 
     def forward(self, x, mask):
-        x = x + self.attn(self.norm1(x), attn_mask=mask)
+        """mask: a boolean [S, 1, L, L] mask, or the pack's locations for per-example attention."""
+        h = self.norm1(x)
+        h = self._per_example(h, mask) if isinstance(mask, list) else self.attn(h, attn_mask=mask)
+        x = x + h
         return x + self.mlp(self.norm2(x))
+
+    def _per_example(self, h, locations):
+        """The same attention (timm's weights), one SDPA call per packed example: cost sum n_i^2."""
+        a = self.attn
+        S, L, D = h.shape
+        q, k, v = a.qkv(h).reshape(S, L, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4)
+        out = q.new_zeros(q.shape)  # [S, H, L, Dh]; padding slots stay 0
+        for s, start, n in locations:
+            sl = slice(start, start + n)
+            out[s, :, sl] = F.scaled_dot_product_attention(q[s, :, sl], k[s, :, sl], v[s, :, sl])
+        return a.proj(out.transpose(1, 2).reshape(S, L, D))
 
 
 def _time_step(blocks, x, mask, bf16: bool) -> float:
@@ -63,10 +77,23 @@ def _time_step(blocks, x, mask, bf16: bool) -> float:
     return time.perf_counter() - start
 
 
-def throughput(scale: str, num_sequences: int, repeats: int, bf16: bool = True, seed: int = 0) -> dict:
-    """Forward+backward of the scale's block stack on one packed batch vs the same examples padded."""
+def block_flops(rows: int, length: int, dim: int, mlp_ratio: float) -> float:
+    """Forward FLOPs of one transformer block on [rows, length, dim]: the linear layers
+    (qkv, proj, MLP) plus dense attention (QK^T and AV over every slot, masked or not)."""
+    linear = 2 * (4 + 2 * mlp_ratio) * dim * dim
+    return rows * length * (linear + 4 * length * dim)
+
+
+def throughput(scale: str, num_sequences: int, repeats: int, width_scale: str | None = None,
+               depth: int | None = None, bf16: bool = True, seed: int = 0) -> dict:
+    """Forward+backward of a block stack on one packed batch vs the same examples padded to the longest.
+
+    The examples come from ``scale``'s world mix and pack length; the blocks' width and heads from
+    ``width_scale``'s model (``"base"`` is DiT-S: 384 wide, 6 heads), ``depth`` blocks.
+    """
     cfg = get_config(scale)
-    m, L = cfg.model, cfg.patches.pack_length
+    m, L = get_config(width_scale or scale).model, cfg.patches.pack_length
+    depth = depth or m.depth
     grids = world_grids(scale, 4096, seed=seed)
     lengths = [a * b * c for a, b, c in grids]
     bins, _ = fill_sequences(iter(lengths), num_sequences, L)  # a loader that fills S rows of L
@@ -76,9 +103,10 @@ def throughput(scale: str, num_sequences: int, repeats: int, bf16: bool = True, 
     coords = [torch.zeros(lengths[i], 3, dtype=torch.long) for i in chosen]
     packed, padded = pack(tokens, coords, L), pad_to_max(tokens, coords)
     torch.manual_seed(seed)
-    blocks = torch.nn.ModuleList(Block(m.hidden_size, m.num_heads, m.mlp_ratio) for _ in range(m.depth))
-    runs = {"packed": packed, "pad-to-max": padded}
-    inputs = {k: (pb.tokens.clone().requires_grad_(True), pb.attention_mask()) for k, pb in runs.items()}
+    blocks = torch.nn.ModuleList(Block(m.hidden_size, m.num_heads, m.mlp_ratio) for _ in range(depth))
+    runs = {"packed": packed, "packed_per_example": packed, "pad-to-max": padded}
+    inputs = {k: (pb.tokens.clone().requires_grad_(True),
+                  pb.locations if k == "packed_per_example" else pb.attention_mask()) for k, pb in runs.items()}
     times: dict[str, list[float]] = {k: [] for k in runs}
     for k in runs:  # warm-up
         _time_step(blocks, *inputs[k], bf16)
@@ -88,13 +116,19 @@ def throughput(scale: str, num_sequences: int, repeats: int, bf16: bool = True, 
             times[k].append(_time_step(blocks, *inputs[k], bf16))
     real = sum(len(t) for t in tokens)
     out = {"examples": len(chosen), "real_tokens": real, "bf16": bf16,
-           "model": f"D={m.hidden_size} depth={m.depth} heads={m.num_heads}"}
+           "model": f"D={m.hidden_size} heads={m.num_heads} depth={depth}"}
     for k, pb in runs.items():  # best of n: on a shared machine the minimum is the least noisy
         sec = min(times[k])
         out[k] = {"shape": list(pb.tokens.shape), "real_share": pb.real_share(), "seconds": sec,
-                  "seconds_median": statistics.median(times[k]), "real_tokens_per_s": real / sec}
+                  "seconds_median": statistics.median(times[k]), "real_tokens_per_s": real / sec,
+                  "gflops_per_step": 3 * depth * block_flops(*pb.tokens.shape[:2], m.hidden_size,
+                                                             m.mlp_ratio) / 1e9}
+    out["packed_per_example"]["gflops_per_step"] = 3 * depth * sum(  # attention over each example only
+        block_flops(1, n, m.hidden_size, m.mlp_ratio) for n in packed.lengths) / 1e9
     out["speedup"] = out["pad-to-max"]["seconds"] / out["packed"]["seconds"]
     out["speedup_median"] = out["pad-to-max"]["seconds_median"] / out["packed"]["seconds_median"]
+    out["flops_ratio"] = out["pad-to-max"]["gflops_per_step"] / out["packed"]["gflops_per_step"]
+    out["speedup_per_example"] = out["pad-to-max"]["seconds"] / out["packed_per_example"]["seconds"]
     return out
 
 
@@ -178,7 +212,9 @@ def main(quick: bool = False) -> dict:
     scale = "tiny" if quick else "small"
     torch.set_num_threads(max(1, torch.get_num_threads()))
     eff = efficiency(scale, 256)
-    thr = throughput(scale, num_sequences=4, repeats=3 if quick else 7)
+    # quick: tiny mix and tiny model; full: the small mix through DiT-S-wide blocks (384, 6 heads)
+    thr = throughput(scale, num_sequences=4, repeats=3 if quick else 4,
+                     width_scale=None if quick else "base", depth=None if quick else 4)
     att = attention_paths(scale, num_sequences=4, repeats=3 if quick else 7)
     print(f"== Patch n' Pack on the world's mix, scale {scale!r}: {eff['examples']} examples, "
           f"{eff['tokens_min']}-{eff['tokens_max']} tokens (mean {eff['tokens_mean']:.1f}), "
@@ -188,12 +224,14 @@ def main(quick: bool = False) -> dict:
         print(f"  {name:22s} real tokens {100 * eff[name]['real_share']:5.1f}%  ({eff[name]['slots']} slots)")
     print(f"== forward+backward, {thr['model']}, bf16={thr['bf16']}, {thr['examples']} examples, "
           f"{thr['real_tokens']} real tokens")
-    for k in ("packed", "pad-to-max"):
+    for k in ("packed", "packed_per_example", "pad-to-max"):
         r = thr[k]
-        print(f"  {k:11s} {r['shape']!s:16s} real {100 * r['real_share']:5.1f}%  "
-              f"{r['seconds'] * 1000:8.1f} ms  {r['real_tokens_per_s']:9.0f} real tokens/s")
+        print(f"  {k:18s} {r['shape']!s:16s} real {100 * r['real_share']:5.1f}%  "
+              f"{r['gflops_per_step']:6.1f} GFLOP  {r['seconds'] * 1000:8.1f} ms  "
+              f"{r['real_tokens_per_s']:9.0f} real tokens/s")
     print(f"  packed / pad-to-max throughput: {thr['speedup']:.2f}x best of n "
-          f"({thr['speedup_median']:.2f}x on medians)")
+          f"({thr['speedup_median']:.2f}x on medians; {thr['flops_ratio']:.2f}x fewer FLOPs); "
+          f"with per-example attention {thr['speedup_per_example']:.2f}x")
     print(f"== attention paths on one packed batch {att['shape']} ({att['examples']} examples), fwd+bwd")
     for name in ("sdpa_mask", "per_example", "jagged"):
         r = att[name]

@@ -33,10 +33,16 @@ class WorldConfig:
 class CompressionConfig:
     """Video autoencoder (see ``sora_mini.compression``)."""
 
-    spatial_factor: int = 4
-    temporal_factor: int = 4
-    latent_channels: int = 4
+    spatial_factor: int = 4  # H/s, W/s (the first 2x2 of it a pixel-unshuffle, see ``patch``)
+    temporal_factor: int = 4  # causal: 1 + (T-1)/k latent frames (the 2D model keeps every frame)
+    latent_channels: int = 4  # of the 3D model; the 2D one gets latent_channels / temporal_factor
     base_channels: int = 16
+    num_blocks: int = 1  # residual blocks per resolution level
+    patch: int = 2  # pixel-unshuffle before the first convolution
+    kl_weight: float = 1e-6  # KL per latent element vs. pixel MSE (LDM's "small KL weight")
+    codebook_size: int = 256  # VQ codes
+    fsq_level: int = 5  # FSQ levels per latent channel (codebook = fsq_level ** channels)
+    train_crop: tuple[int, int, int] = (9, 32, 32)  # (T, H, W) random training windows
     train_steps: int = 60
     batch_size: int = 4
     lr: float = 2e-3
@@ -61,10 +67,12 @@ class DiffusionConfig:
     num_train_timesteps: int = 1000
     sample_steps: int = 10
     # notebook 03's teaching models (sora_mini.diffusion.toy)
-    toy_steps: int = 800  # 2D point-cloud MLPs
+    toy_steps: int = 500  # 2D point-cloud MLPs
+    toy_batch_size: int = 512
+    toy_lr: float = 4e-3
     image_size: int = 16  # one-frame world images, colour-conditional TinyUNet
     image_train_size: int = 512  # rendered training images
-    image_channels: int = 32
+    image_channels: int = 16
     image_batch_size: int = 32
     image_train_steps: int = 250
     image_lr: float = 2e-3
@@ -85,14 +93,14 @@ class ModelConfig:
     text_dim: int = 384  # width of the caption embeddings (all-MiniLM-L6-v2: 384)
     # the frame-conditioning ablation of notebook 04 (pixel space; see sora_mini.models.ablation)
     ablation_size: tuple[int, int] = (16, 16)
-    ablation_hidden: int = 64
+    ablation_hidden: int = 32
     ablation_depth: int = 2
-    ablation_steps: int = 12
-    ablation_batch: int = 8
+    ablation_steps: int = 8
+    ablation_batch: int = 4
     ablation_seeds: int = 3
-    ablation_train_videos: int = 64
-    ablation_eval_videos: int = 8
-    ablation_sample_steps: int = 4
+    ablation_train_videos: int = 32
+    ablation_eval_videos: int = 3
+    ablation_sample_steps: int = 3
 
 
 @dataclass(frozen=True)
@@ -143,12 +151,13 @@ PRESETS: dict[str, ScaleConfig] = {
         ),
         compression=CompressionConfig(base_channels=32, train_steps=3000, batch_size=8, lr=1e-3),
         patches=PatchConfig(pack_length=512),
-        diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, image_size=32, image_train_size=4096,
-                                  image_channels=64, image_batch_size=64, image_train_steps=3000,
-                                  image_lr=1e-3, eval_samples=64),
-        model=ModelConfig(hidden_size=256, depth=8, num_heads=4, ablation_size=(32, 32), ablation_hidden=128,
-                          ablation_depth=4, ablation_steps=400, ablation_batch=16, ablation_train_videos=1024,
-                          ablation_eval_videos=32, ablation_sample_steps=16),
+        diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, toy_batch_size=1024, toy_lr=3e-3,
+                                  image_size=16, image_train_size=4096, image_channels=32,
+                                  image_batch_size=48, image_train_steps=1200, image_lr=1e-3,
+                                  eval_samples=64),
+        model=ModelConfig(hidden_size=256, depth=8, num_heads=4, ablation_hidden=64, ablation_depth=4,
+                          ablation_steps=300, ablation_batch=16, ablation_train_videos=1024, ablation_eval_videos=32,
+                          ablation_sample_steps=16),
         train=TrainConfig(steps=5000, batch_size=16, lr=3e-4, log_every=50),
     ),
     "base": ScaleConfig(
@@ -163,9 +172,10 @@ PRESETS: dict[str, ScaleConfig] = {
         ),
         compression=CompressionConfig(base_channels=64, train_steps=20000, batch_size=16, lr=5e-4),
         patches=PatchConfig(pack_length=2048),
-        diffusion=DiffusionConfig(sample_steps=50, toy_steps=5000, image_size=32, image_train_size=16384,
-                                  image_channels=128, image_batch_size=128, image_train_steps=20000,
-                                  image_lr=5e-4, eval_samples=256),
+        diffusion=DiffusionConfig(sample_steps=50, toy_steps=5000, toy_batch_size=1024, toy_lr=3e-3,
+                                  image_size=32, image_train_size=16384, image_channels=64,
+                                  image_batch_size=128, image_train_steps=20000, image_lr=5e-4,
+                                  eval_samples=256),
         model=ModelConfig(hidden_size=384, depth=12, num_heads=6, ablation_size=(32, 32), ablation_hidden=256,
                           ablation_depth=8, ablation_steps=5000, ablation_batch=32, ablation_train_videos=8192,
                           ablation_eval_videos=128, ablation_sample_steps=32),

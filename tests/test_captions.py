@@ -8,16 +8,27 @@ from hypothesis import strategies as st
 
 from sora_mini.world import spec as V
 from sora_mini.world.captions import (
-    ATTRIBUTES, SHORT_ATTRIBUTES, CaptionError, CaptionObject, caption_attributes, detailed_caption,
-    parse_caption, short_caption,
+    ATTRIBUTES,
+    SHORT_ATTRIBUTES,
+    CaptionError,
+    CaptionObject,
+    caption_attributes,
+    detailed_caption,
+    parse_caption,
+    short_caption,
 )
 
 
 @st.composite
 def object_specs(draw, color):
     motion = draw(st.sampled_from(V.MOTIONS))
-    kw = dict(shape=draw(st.sampled_from(V.SHAPES)), color=color, size=draw(st.sampled_from(list(V.SIZES))),
-              region=draw(st.sampled_from(list(V.REGIONS))), motion=motion)
+    kw = {
+        "shape": draw(st.sampled_from(V.SHAPES)),
+        "color": color,
+        "size": draw(st.sampled_from(list(V.SIZES))),
+        "region": draw(st.sampled_from(list(V.REGIONS))),
+        "motion": motion,
+    }
     if motion in ("move", "turn"):
         kw["direction"] = draw(st.sampled_from(list(V.DIRECTIONS)))
         kw["speed"] = draw(st.sampled_from(list(V.SPEEDS)))
@@ -33,7 +44,9 @@ def scene_specs(draw):
     n = draw(st.integers(1, V.MAX_OBJECTS))
     colors = draw(st.lists(st.sampled_from(list(V.PALETTE)), min_size=n, max_size=n, unique=True))
     objs = [draw(object_specs(c)) for c in colors]
-    return V.SceneSpec(objects=objs, background=draw(st.sampled_from(list(V.BACKGROUNDS)))).validate()
+    return V.SceneSpec(
+        objects=objs, background=draw(st.sampled_from(list(V.BACKGROUNDS)))
+    ).validate()
 
 
 @settings(max_examples=1500, deadline=None)
@@ -64,25 +77,52 @@ def test_short_caption_examples():
     turn = dataclasses.replace(red, motion="turn", direction2="up", event_time="early")
     assert short_caption(V.SceneSpec([turn])) == "a red circle moves right, then up"
     orange = V.ObjectSpec("square", "orange", motion="fall")
-    assert short_caption(V.SceneSpec([red, orange])) == "a red circle moves right and an orange square falls"
+    assert (
+        short_caption(V.SceneSpec([red, orange]))
+        == "a red circle moves right and an orange square falls"
+    )
 
 
 def test_detailed_caption_states_every_attribute():
-    o = V.ObjectSpec("triangle", "cyan", "large", "bottom left", "turn", "up right", "quickly", "down", "late")
+    o = V.ObjectSpec(
+        "triangle", "cyan", "large", "bottom left", "turn", "up right", "quickly", "down", "late"
+    )
     text = detailed_caption(V.SceneSpec([o], background="navy"))
-    for word in ("large", "cyan", "triangle", "bottom left", "up right", "quickly", "down", "late", "navy"):
+    for word in (
+        "large",
+        "cyan",
+        "triangle",
+        "bottom left",
+        "up right",
+        "quickly",
+        "down",
+        "late",
+        "navy",
+    ):
         assert word in text
 
 
 def test_partial_prompts_state_only_what_they_say():
     c = parse_caption("A big blue square on the left moves up fast, on a grey background")
     assert c.background == "gray"
-    assert c.objects == (CaptionObject(shape="square", color="blue", size="large", region="left",
-                                       motion="move", direction="up", speed="quickly"),)
+    assert c.objects == (
+        CaptionObject(
+            shape="square",
+            color="blue",
+            size="large",
+            region="left",
+            motion="move",
+            direction="up",
+            speed="quickly",
+        ),
+    )
     # "left" is a region after "on the" and a direction after "moves"
     c = parse_caption("a red circle at the right moves left")
     assert (c.objects[0].region, c.objects[0].direction) == ("right", "left")
-    assert parse_caption("a green triangle").objects[0].stated() == {"shape": "triangle", "color": "green"}
+    assert parse_caption("a green triangle").objects[0].stated() == {
+        "shape": "triangle",
+        "color": "green",
+    }
     assert len(parse_caption("a red circle falls and a blue square grows").objects) == 2
 
 
@@ -92,10 +132,15 @@ def test_partial_prompt_fills_to_a_valid_spec():
     assert spec.objects[0].direction == "left"
 
 
-@pytest.mark.parametrize("text, bad", [("a red dog runs", ["dog", "runs"]),
-                                       ("a magenta circle", ["magenta"]),
-                                       ("the background is pink and a red circle", ["pink"]),
-                                       ("a red circle moves 3 pixels", ["3", "pixels"])])
+@pytest.mark.parametrize(
+    "text, bad",
+    [
+        ("a red dog runs", ["dog", "runs"]),
+        ("a magenta circle", ["magenta"]),
+        ("the background is pink and a red circle", ["pink"]),
+        ("a red circle moves 3 pixels", ["3", "pixels"]),
+    ],
+)
 def test_unknown_words_are_named_with_the_vocabulary(text, bad):
     with pytest.raises(CaptionError) as e:
         parse_caption(text)
@@ -106,8 +151,9 @@ def test_unknown_words_are_named_with_the_vocabulary(text, bad):
     assert isinstance(e.value, ValueError)
 
 
-@pytest.mark.parametrize("text", ["", "a red moves right", "the background is black",
-                                  "a red circle moves right, then"])
+@pytest.mark.parametrize(
+    "text", ["", "a red moves right", "the background is black", "a red circle moves right, then"]
+)
 def test_known_words_in_a_broken_order_raise(text):
     with pytest.raises(CaptionError):
         parse_caption(text)

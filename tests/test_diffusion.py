@@ -7,9 +7,21 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora_mini.diffusion import (SAMPLERS, FlowMatching, GaussianDiffusion, cfg_combine,
-                                 count_evals, guided, make_objective, resolution_shift, sample,
-                                 timestep_shift, with_timestep_scale)
+from sora_mini.diffusion import (
+    SAMPLERS,
+    FlowMatching,
+    GaussianDiffusion,
+    cfg_combine,
+    count_evals,
+    guided,
+    make_loss_fn,
+    make_objective,
+    resolution_shift,
+    sample,
+    timestep_shift,
+    toy,
+    with_timestep_scale,
+)
 
 POINT = torch.tensor([0.7, -1.3])  # the whole data distribution: one point
 
@@ -96,14 +108,14 @@ def test_flow_interpolation_and_target():
     assert torch.allclose(flow.predict_noise(x_t, t, v), noise, atol=1e-6)
 
 
-def test_training_loss_is_zero_for_the_true_target_and_positive_otherwise():
-    for obj in (GaussianDiffusion(prediction="v"), FlowMatching()):
-        x0 = torch.randn(8, 3, 4, 4)
-        noise = torch.randn_like(x0)
-        t = obj.sample_timesteps(8, generator=torch.Generator().manual_seed(0))
-        perfect = obj.training_loss(lambda x_t, tt: obj.target(x0, noise, tt), x0, t=t, noise=noise)
-        zero = obj.training_loss(lambda x_t, tt: torch.zeros_like(x_t), x0, t=t, noise=noise)
-        assert perfect.item() == 0.0 and zero.item() > 0.1
+@pytest.mark.parametrize("obj", [GaussianDiffusion(prediction="v"), GaussianDiffusion(), FlowMatching()])
+def test_training_loss_is_zero_for_the_true_target_and_positive_otherwise(obj):
+    x0 = torch.randn(8, 3, 4, 4)
+    noise = torch.randn_like(x0)
+    t = obj.sample_timesteps(8, generator=torch.Generator().manual_seed(0))
+    perfect = obj.training_loss(lambda x_t, tt: obj.target(x0, noise, tt), x0, t=t, noise=noise)
+    zero = obj.training_loss(lambda x_t, tt: torch.zeros_like(x_t), x0, t=t, noise=noise)
+    assert perfect.item() == 0.0 and zero.item() > 0.1
 
 
 def test_loss_mask_keeps_condition_frames_clean_and_out_of_the_loss():
@@ -170,7 +182,7 @@ def test_logit_normal_timesteps_concentrate_in_the_middle():
     flow = FlowMatching()
     t = flow.sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
     u = FlowMatching(timestep_sampling="uniform").sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
-    middle = lambda x: ((x > 0.25) & (x < 0.75)).float().mean().item()  # noqa: E731
+    middle = lambda x: ((x > 0.25) & (x < 0.75)).float().mean().item()
     assert 0 < t.min() and t.max() < 1 and abs(t.median().item() - 0.5) < 0.02
     assert middle(t) > middle(u) + 0.1
     shifted = FlowMatching(shift=3.0).sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
@@ -242,3 +254,30 @@ def test_unknown_sampler_lists_the_allowed_ones():
 def test_bad_configuration(make):
     with pytest.raises(ValueError, match="allowed|> 0"):
         make()
+
+
+# ----------------------------------------------------------------------------------------------
+# The trainer hook and notebook 03's helpers
+# ----------------------------------------------------------------------------------------------
+def test_make_loss_fn_puts_flow_time_on_the_backbone_scale():
+    seen = {}
+
+    def backbone(x, t, y):
+        seen["t"] = t
+        return torch.zeros_like(x)
+
+    batch = {"x": torch.randn(64, 2), "y": torch.zeros(64)}
+    loss, metrics = make_loss_fn(FlowMatching(), cond_keys=("y",))(backbone, batch)
+    assert loss.ndim == 0 and isinstance(metrics, dict)
+    assert 1.0 < seen["t"].max() <= 1000.0  # flow t in [0, 1] reaches the backbone times 1000
+    make_loss_fn(GaussianDiffusion(), cond_keys=("y",))(backbone, batch)
+    assert seen["t"].max() > 1.0 and torch.equal(seen["t"], seen["t"].round())  # DDPM: integers as they are
+
+
+def test_colour_adherence_reads_real_world_images():
+    x, y = toy.world_images(16, 16)
+    images = toy.to_uint8_images(x)
+    right = toy.colour_adherence(images, y)
+    wrong = toy.colour_adherence(images, (y + 1) % len(toy.COLOURS))
+    assert right["adherence"] == right["colour_match"] == 1.0
+    assert wrong["adherence"] == wrong["colour_match"] == 0.0

@@ -17,8 +17,8 @@ def randomized(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(num_classes=5), dict(text_dim=8, max_text_tokens=4),
-                                dict(frame_cond="token_concat", mlp_time_embed=True)])
+@pytest.mark.parametrize("kw", [{}, {"num_classes": 5}, {"text_dim": 8, "max_text_tokens": 4},
+                                {"frame_cond": "token_concat", "mlp_time_embed": True}])
 def test_packed_equals_plain(kw):
     torch.manual_seed(0)
     model = randomized(UViT(in_channels=3, hidden_size=32, depth=4, num_heads=2, **kw))
@@ -86,6 +86,9 @@ def test_ablation_runs_end_to_end_and_is_json():
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["psnr_std"] == 0
         assert math.isfinite(r["psnr_1frame"])
     assert results["copy_last_frame"]["psnr"] <= 60.0  # identical frames are capped, not inf
+    assert results["truth"]["psnr"] == 60.0 and results["truth"]["ssim"] == 1.0
+    assert results["copy_first_frame"]["psnr"] <= results["copy_last_frame"]["psnr"] + 1e-9  # older frame
+    assert {"physics", "adherence", "motion_adherence", "consistency"} <= set(rows["adaln"])
 
 
 def test_frame_mask_convention():

@@ -6,8 +6,16 @@ import torch
 from timm.models.vision_transformer import Attention
 
 from sora_mini.config import get_config
-from sora_mini.models import (FRAME_CONDITIONING, TEXT_CONDITIONING, VideoDiT, build_video_dit, dit,
-                              given_tokens, pack_like, video_dit)
+from sora_mini.models import (
+    FRAME_CONDITIONING,
+    TEXT_CONDITIONING,
+    VideoDiT,
+    build_video_dit,
+    dit,
+    given_tokens,
+    pack_like,
+    video_dit,
+)
 from sora_mini.models.attention import MaskedAttention, TokenGroups, factorized_keys
 from sora_mini.patches import pack_latents
 
@@ -23,9 +31,9 @@ def randomized(model, std=0.05):
     return model.eval()
 
 
-def small(attention="full", frame_cond="none", text_cond="none", **kw):
-    return VideoDiT(in_channels=3, patch_size=(1, 2, 2), hidden_size=32, depth=2, num_heads=2, attention=attention,
-                    frame_cond=frame_cond, text_cond=text_cond, text_dim=8, **kw)
+def small(attention="full", frame_cond="none", text_cond="none", depth=2):
+    return VideoDiT(in_channels=3, patch_size=(1, 2, 2), hidden_size=32, depth=depth, num_heads=2,
+                    attention=attention, frame_cond=frame_cond, text_cond=text_cond, text_dim=8)
 
 
 @pytest.mark.parametrize("attention,frame_cond,text_cond", COMBOS)
@@ -59,7 +67,8 @@ def test_packed_equals_plain(attention, frame_cond, text_cond):
 def test_zero_init_outputs_zero(frame_cond):
     model = small("factorized", frame_cond, "cross_attn")
     x = torch.randn(2, 3, 4, 4, 4)
-    kw = {} if frame_cond == "none" else dict(cond=x, cond_frames=torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]]).bool())
+    frames = torch.tensor([[1, 0, 0, 0], [1, 1, 0, 0]]).bool()
+    kw = {} if frame_cond == "none" else {"cond": x, "cond_frames": frames}
     out = model(x, torch.tensor([5.0, 500.0]), text=torch.randn(2, 3, 8), **kw)
     assert out.shape == x.shape and torch.count_nonzero(out) == 0
 

@@ -1,0 +1,18 @@
+"""Video compression: 2D per-frame and 3D causal convolutional autoencoders with a KL (VAE),
+VQ (EMA codebook) or FSQ bottleneck, their training, metrics and latent scaling.
+
+``VideoAutoencoder(AutoencoderConfig(arch="3d", bottleneck="kl"))``: video ``[B, 3, T, H, W]`` in
+[-1, 1] <-> latent ``[B, C, 1 + (T-1)/k, H/s, W/s]``. Trained models per scale come from
+``sora_mini.train.artifacts.get_autoencoder``.
+"""
+
+from sora_mini.compression.autoencoder import (ARCHS, BOTTLENECKS, AutoencoderConfig, AutoencoderOutput,
+                                               VideoAutoencoder, make_bottleneck)
+from sora_mini.compression.bottleneck import BottleneckOutput, code_statistics
+from sora_mini.compression.fsq import FSQ
+from sora_mini.compression.kl import DiagonalGaussian, KLBottleneck
+from sora_mini.compression.vq import VectorQuantizer
+
+__all__ = ["ARCHS", "BOTTLENECKS", "AutoencoderConfig", "AutoencoderOutput", "BottleneckOutput",
+           "DiagonalGaussian", "FSQ", "KLBottleneck", "VectorQuantizer", "VideoAutoencoder",
+           "code_statistics", "make_bottleneck"]

@@ -111,6 +111,8 @@ class VideoAutoencoder(nn.Module):
                   patch=config.patch)
         self.encoder = Encoder(dims, self.bottleneck.in_channels, **kw)
         self.decoder = Decoder(dims, config.latent_channels, **kw)
+        if config.bottleneck == "kl":
+            self.bottleneck.init_logvar(self.encoder.conv_out)
         self.register_buffer("scale_factor", torch.tensor(1.0))
 
     # ------------------------------------------------------------------------------------------

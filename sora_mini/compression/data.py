@@ -38,11 +38,14 @@ class WorldBatches:
     """``batches(step) -> [B, 3, T, H, W]``: world training videos bucketed by size, reshuffled
     each epoch, deterministic in ``step`` (so a resumed run sees the same batches).
 
-    Rendered videos are cached as uint8 (the world is cheap to render, but not free).
+    ``crop=(T, H, W)``: cut every video of a batch to one random window of at most that size (the
+    same window size for the whole batch, a new place per video). A fully convolutional autoencoder
+    sees the same objects at the same scale, for a fraction of the compute; it is still evaluated
+    on whole videos at their native sizes. Rendered videos are cached as uint8.
     """
 
     def __init__(self, world_cfg, batch_size: int, seed: int = 0, split: str = "train",
-                 spatial_factor: int = 1, temporal_factor: int = 1):
+                 spatial_factor: int = 1, temporal_factor: int = 1, crop: tuple | None = None):
         self.dataset = WorldDataset.from_config(world_cfg, split, seed=seed, captions=False,
                                                 output="uint8")
         sizes = [self.dataset.size_of(i) for i in range(len(self.dataset))]
@@ -56,6 +59,8 @@ class WorldBatches:
                                           seed=seed, drop_last=True)
         self._epoch, self._batches = -1, []
         self._cache: dict[int, torch.Tensor] = {}
+        self.seed, self.crop = seed, crop
+        self.spatial_factor, self.temporal_factor = spatial_factor, temporal_factor
 
     def video(self, i: int) -> torch.Tensor:
         if i not in self._cache:
@@ -72,9 +77,26 @@ class WorldBatches:
             self._epoch, self._batches = epoch, list(self.sampler)
         return [self.indices[j] for j in self._batches[pos]]
 
+    def _window(self, size: tuple[int, int, int]) -> tuple[int, int, int]:
+        """The crop size for videos of ``size``: at most ``crop``, still ``1 + nk`` frames and a
+        multiple of the spatial factor."""
+        (t, h, w), (ct, ch, cw) = size, self.crop
+        k, s = self.temporal_factor, self.spatial_factor
+        t = 1 + (min(t, ct) - 1) // k * k if min(t, ct) >= 1 else 1
+        return t, max(s, min(h, ch) // s * s), max(s, min(w, cw) // s * s)
+
     def __call__(self, step: int) -> torch.Tensor:
-        videos = torch.stack([self.video(i) for i in self.batch_indices(step)])
-        return to_model_input(videos)  # [B, 3, T, H, W]
+        videos = [self.video(i) for i in self.batch_indices(step)]  # uint8 [T, H, W, 3] each
+        if self.crop is not None:
+            t, h, w = self._window(videos[0].shape[:3])
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            out = []
+            for v in videos:
+                t0, y0, x0 = (int(torch.randint(0, n - m + 1, (1,), generator=g))
+                              for n, m in zip(v.shape[:3], (t, h, w)))
+                out.append(v[t0:t0 + t, y0:y0 + h, x0:x0 + w])
+            videos = out
+        return to_model_input(torch.stack(videos))  # [B, 3, T, H, W]
 
 
 def eval_videos(world_cfg, n: int | None = None, seed: int = 0) -> list[torch.Tensor]:

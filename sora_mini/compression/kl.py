@@ -50,6 +50,15 @@ class KLBottleneck(nn.Module):
         self.kl_weight = kl_weight
         self.bits_per_position = None  # continuous: no finite rate
 
+    @torch.no_grad()
+    def init_logvar(self, head: nn.Module, logvar: float = -6.0) -> None:
+        """Start the posterior nearly deterministic (std ``e^-3``) via the bias of the encoder's
+        last convolution. With a small KL weight the trained std ends up small anyway; starting
+        at std 1 only makes the first few hundred steps decode noise (measured: ~3 dB lower PSNR
+        after 300 steps on the world videos)."""
+        conv = getattr(head, "conv", head)  # CausalConv3d wraps an nn.Conv3d
+        conv.bias[self.latent_channels:].fill_(logvar)
+
     def forward(self, h: torch.Tensor) -> BottleneckOutput:
         post = DiagonalGaussian(h)
         z = post.sample() if self.training else post.mode()

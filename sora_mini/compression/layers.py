@@ -16,8 +16,9 @@ from torch import nn
 
 
 def _groups(channels: int) -> int:
-    """The largest of 8, 4, 2, 1 that divides ``channels`` (GroupNorm needs a divisor)."""
-    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
+    """The largest of 8, 4, 2 that divides ``channels`` and leaves >= 2 channels per group, else 1
+    (a one-channel group on a 1x1 frame would have no statistics to normalise with)."""
+    return next((g for g in (8, 4, 2) if channels % g == 0 and channels // g >= 2), 1)
 
 
 class FrameNorm(nn.GroupNorm):

@@ -10,8 +10,17 @@ from .ddpm import PREDICTION_TYPES, GaussianDiffusion
 from .flow import FlowMatching, resolution_shift, shift_mu, timestep_shift
 from .guidance import cfg_combine, check_guidance_scale, guided
 from .objective import DiffusionObjective, make_loss_fn, masked_mean, with_timestep_scale
-from .samplers import (SAMPLERS, count_evals, ddim_step, ddpm_step, ddpm_timesteps, euler_step,
-                       get_sampler, heun_step, sample)
+from .samplers import (
+    SAMPLERS,
+    count_evals,
+    ddim_step,
+    ddpm_step,
+    ddpm_timesteps,
+    euler_step,
+    get_sampler,
+    heun_step,
+    sample,
+)
 from .schedules import BETA_SCHEDULES, NoiseSchedule, broadcast_like, make_betas
 
 OBJECTIVES = ("ddpm", "flow")

@@ -133,7 +133,7 @@ class FlowMatching(DiffusionObjective):
     # -- forward process --------------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = (1 - t) x0 + t noise: the straight path (diffusers' ``scale_noise``)."""
-        t = broadcast_like(torch.as_tensor(t, dtype=x0.dtype, device=x0.device), x0)
+        t = broadcast_like(self.check_timesteps(torch.as_tensor(t, dtype=x0.dtype, device=x0.device)), x0)
         return (1 - t) * x0 + t * noise
 
     def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | None = None):

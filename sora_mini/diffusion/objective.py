@@ -14,7 +14,7 @@ a backbone so, and the same wrapped function goes to ``samplers.sample``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

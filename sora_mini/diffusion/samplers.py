@@ -10,12 +10,12 @@ Ho et al. 2020 Algorithm 2; Song et al. 2021 (DDIM, arXiv 2010.02502) Eq. 12; Ka
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 from tqdm.auto import tqdm
 
 from .ddpm import GaussianDiffusion
-from .flow import FlowMatching
 from .guidance import check_guidance_scale, guided
 from .objective import DiffusionObjective, ModelFn, randn_like_gen
 from .schedules import broadcast_like
@@ -179,8 +179,10 @@ def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: 
         raise ValueError(f"strength must be in (0, 1] (1 = from pure noise), got {strength}")
     if (known is None) != (mask is None):
         raise ValueError("known= and mask= go together: the clean condition frames and where they are")
-    device = torch.device(device) if device is not None else (
-        init.device if init is not None else known.device if known is not None else torch.device("cpu"))
+    if device is None:  # where the given tensors are, else the CPU
+        given = [v for v in (noise, init, known) if v is not None]
+        device = given[0].device if given else torch.device("cpu")
+    device = torch.device(device)
     fn = guided(model_fn, guidance_scale, cond, uncond)
     batch = shape[0]
 
@@ -189,7 +191,7 @@ def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: 
         pairs = list(zip(ts, ts[1:] + [-1]))  # (t, t_prev); -1 = clean
     else:
         times = objective.sampling_times(steps, shift=shift, mu=mu, grid=grid).tolist()
-        pairs = list(zip(times[:-1], times[1:]))  # (t, t_next), from 1 down to 0
+        pairs = list(pairwise(times))  # (t, t_next), from 1 down to 0
     x = noise.to(device) if noise is not None else torch.randn(
         tuple(shape), generator=generator, device=generator.device if generator else device).to(device)
     if init is not None:  # SDEdit: skip the first steps, start from the noised guide
@@ -209,7 +211,9 @@ def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: 
             tt = torch.where(mask, tt[:, None], objective.clean_time())
         return tt
 
-    def velocity_fn(x_in, t):
+    def velocity_fn(x_in, t):  # Heun's second evaluation
+        if mask is not None:
+            x_in = torch.where(keep, x_in, known)
         return fn(x_in, model_t(t))
 
     trajectory = []

@@ -94,7 +94,7 @@ class NoiseSchedule(nn.Module):
         return f"{self.beta_schedule}, T={self.num_train_timesteps}"
 
     # -- timesteps -------------------------------------------------------------------------------
-    def check_timesteps(self, t: torch.Tensor | int | float) -> torch.Tensor:
+    def check_timesteps(self, t: torch.Tensor | float) -> torch.Tensor:
         """Integer timesteps as a long tensor, or a ValueError naming the allowed range."""
         t = torch.as_tensor(t)
         T = self.num_train_timesteps

@@ -1,19 +1,18 @@
-"""Read a video's scene back from its pixels: background, objects, shapes, sizes, tracks and motions.
+"""Read a video's scene back from its pixels: background, objects, shapes, sizes, tracks, motions.
 
 ``VideoAnalyzer().analyze(video uint8 [T, H, W, 3]) -> Analysis``. Nothing but the pixels and the
-world's vocabulary (palette, shapes) is used: no spec, no annotations.
+world's vocabulary (palette, backgrounds, the three shapes) is used: no spec, no annotations.
 
-1. **Background**: the vocabulary background that most pixels are near; its colour is their median.
-2. **Colour unmixing**: an anti-aliased edge pixel is ``b + a (c - b)``; for every palette colour
-   ``c`` the coverage ``a`` is the projection of ``p - b`` on ``c - b`` and the pixel goes to the
-   colour with the smallest residual. Pixels that fit no single colour (where two objects' edges
-   mix) are marked unknown. Each palette colour present in some frame is one object.
-3. **Shape fit** per frame, vectorised over frames: a template of each shape (the same analytic
-   coverage the renderer draws) is placed by matching the centroid and area of the observed
-   coverage, iterating with the pixels of other objects masked out so a partly hidden object is
-   still placed right. The shape whose template fits best, summed over the frames where the object
-   is mostly visible, wins; its fits give the per-frame box (centre, half-extent).
-4. Size class, start region and motion (``sora_mini.evaluate.motion``) come from the track.
+1. **Colours** (``pixels``): the background, then each pixel's palette colour and coverage by
+   unmixing anti-aliased edges; each palette colour with solid pixels in some frame is one object.
+2. **Shape** (``shapes``): each shape's template is fitted to every frame; the shape with the
+   smallest misfit over the frames where the object is whole wins (a vote robust to occlusion).
+   The size over time is a line fitted on those frames; with it, each frame's centre is refitted
+   (Gauss-Newton over the pixels no other object covers), so partly hidden frames stay exact.
+3. **Depth**: where two objects' shapes overlap, the one whose colour shows there is in front.
+   A frame without an object whose place is covered by one in front of it is "hidden", not absent.
+4. **Attributes**: size class from the start half-extent, start region from the start centre,
+   motion, direction, speed and events from the track (``motion.analyze_motion``).
 """
 
 from __future__ import annotations
@@ -24,14 +23,19 @@ import numpy as np
 from scipy import ndimage
 
 from sora_mini.evaluate.motion import MotionResult, analyze_motion
+from sora_mini.evaluate.pixels import (
+    NONE,
+    UNKNOWN,
+    core_pixels,
+    drop_specks,
+    estimate_background,
+    unmix,
+)
+from sora_mini.evaluate.shapes import CENTROID_DY, fit_shape, refine, robust_line, visible_share
 from sora_mini.world.render import coverage
-from sora_mini.world.spec import BACKGROUNDS, PALETTE, SHAPES, SIZES
+from sora_mini.world.spec import PALETTE, SHAPES, SIZES
 
-SHAPE_AREA = {"circle": np.pi, "square": 4.0, "triangle": 2.0}  # area / half_extent^2
-CENTROID_DY = {"circle": 0.0, "square": 0.0, "triangle": 1 / 3}  # (centroid - box centre).y / r
 SIZE_THRESHOLD = float(np.sqrt(np.prod(list(SIZES.values()))))  # geometric mean of the two sizes
-UNKNOWN = -2  # label of a pixel that mixes two objects
-NONE = -1  # label of a background pixel
 
 
 @dataclass
@@ -60,21 +64,43 @@ class ObjectAnalysis:
         r = self.half_extent[:, None]
         return np.concatenate([self.center - r, self.center + r], axis=1)
 
+    @property
+    def centroid(self) -> np.ndarray:
+        """``[T, 2]`` centre of mass of the shape (a triangle's sits r / 3 below its box centre)."""
+        dy = CENTROID_DY[self.shape] * self.half_extent
+        return self.center + np.stack([np.zeros_like(dy), dy], -1)
+
     def attributes(self) -> dict:
         """The caption-level attributes read from the pixels (``None`` = not measurable)."""
         m = self.motion
-        return {"shape": self.shape, "color": self.color, "size": self.size, "region": self.region,
-                "motion": m.motion, "direction": m.direction, "speed": m.speed,
-                "direction2": m.direction2, "event_time": m.event_time}
+        return {
+            "shape": self.shape,
+            "color": self.color,
+            "size": self.size,
+            "region": self.region,
+            "motion": m.motion,
+            "direction": m.direction,
+            "speed": m.speed,
+            "direction2": m.direction2,
+            "event_time": m.event_time,
+        }
 
     def to_dict(self) -> dict:
         def clean(a):
             return [None if not np.isfinite(v) else round(float(v), 3) for v in np.ravel(a)]
-        return {**self.attributes(), "event_frame": self.motion.event_frame,
-                "center": [clean(c) for c in self.center], "half_extent": clean(self.half_extent),
-                "visible": self.visible.tolist(), "visible_fraction": clean(self.visible_fraction),
-                "shape_error": {k: round(v, 4) for k, v in self.shape_error.items()},
-                "events": self.motion.events, "physics": self.motion.physics}
+
+        return {
+            **self.attributes(),
+            "event_frame": self.motion.event_frame,
+            "center": [clean(c) for c in self.center],
+            "box": [clean(b) for b in self.box],
+            "half_extent": clean(self.half_extent),
+            "visible": self.visible.tolist(),
+            "visible_fraction": clean(self.visible_fraction),
+            "shape_error": {k: round(v, 4) for k, v in self.shape_error.items()},
+            "events": self.motion.events,
+            "physics": self.motion.physics,
+        }
 
 
 @dataclass
@@ -93,22 +119,13 @@ class Analysis:
         return float(min(self.height, self.width))
 
     def to_dict(self) -> dict:
-        return {"height": self.height, "width": self.width, "frames": self.frames,
-                "background": self.background, "objects": [o.to_dict() for o in self.objects]}
-
-
-def _robust_line(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares line y = r0 + slope t, refitted without points far off it -> (slope, r0)."""
-    if len(t) < 2:
-        return 0.0, float(y[0])
-    keep = np.ones(len(t), dtype=bool)
-    for _ in range(2):
-        slope, r0 = np.polyfit(t[keep], y[keep], 1)
-        res = np.abs(y - (r0 + slope * t))
-        keep = res <= max(3 * np.median(res), 0.02 * np.median(y))
-        if keep.sum() < 2:
-            break
-    return float(slope), float(r0)
+        return {
+            "height": self.height,
+            "width": self.width,
+            "frames": self.frames,
+            "background": self.background,
+            "objects": [o.to_dict() for o in self.objects],
+        }
 
 
 def region_name(x: float, y: float, width: int, height: int) -> str:
@@ -120,14 +137,32 @@ def region_name(x: float, y: float, width: int, height: int) -> str:
 
 
 @dataclass
+class _Fit:
+    """One colour's per-frame fit, before depth and motion are known."""
+
+    color: str
+    label: int
+    a: np.ndarray  # [T, H, W] its coverage
+    known: np.ndarray  # [T, H, W] pixels of its own colour or background
+    present: np.ndarray  # [T]
+    shape: str
+    errors: dict
+    frame_shapes: list
+    r_free: np.ndarray  # [T]
+    r_model: np.ndarray  # [T]
+    center: np.ndarray  # [T, 2]
+    vfrac: np.ndarray  # [T]
+    color_ok: np.ndarray  # [T]
+
+
+@dataclass
 class VideoAnalyzer:
-    """Pixels -> ``Analysis``. Thresholds are in units of the palette distance or the frame."""
+    """Pixels -> ``Analysis``. Thresholds are in 0-255 colour units or fractions of the frame."""
 
     background_radius: float = 40.0  # pixels this close to a background colour vote for it
-    residual_tolerance: float = 14.0  # largest colour misfit (0-255 units) of a one-object pixel
+    residual_tolerance: float = 14.0  # largest colour misfit of a one-object pixel
     min_area: float = 0.008  # smallest object area, as a fraction of the shorter side squared
-    reliable_fraction: float = 0.5  # visible share above which a frame's fit is trusted
-    fit_iterations: int = 5
+    reliable_fraction: float = 0.5  # visible share above which a frame's centre is used for motion
 
     def analyze(self, video) -> Analysis:
         """``video`` uint8 ``[T, H, W, 3]`` (or ``[H, W, 3]`` for an image) -> ``Analysis``."""
@@ -135,184 +170,160 @@ class VideoAnalyzer:
         if video.ndim == 3:
             video = video[None]
         if video.ndim != 4 or video.shape[-1] != 3:
-            raise ValueError(f"expected a video [T, H, W, 3], got shape {video.shape}")
+            raise ValueError(f"expected a video [T, H, W, 3] (uint8), got shape {video.shape}")
         T, H, W, _ = video.shape
         px = video.astype(np.float32)
-        bg_name, bg = self._background(px)
-        labels, alpha, resid = self._unmix(px, bg)
-        names = list(PALETTE)
-        unit = float(min(H, W))
-        objects = []
-        for k, name in enumerate(names):
-            a = np.where(labels == k, alpha, 0.0)  # [T, H, W] this colour's coverage
-            area = a.sum(axis=(1, 2))
-            if area.max() < self.min_area * unit**2:
-                continue
-            known = (labels == k) | (labels == NONE)  # pixels not taken by another object
-            # a core pixel (solid, among its own colour or background) tells an object from the
-            # blend of two others' edges (red over yellow looks orange)
-            core = (a >= 0.9) & ndimage.binary_erosion(known, np.ones((1, 3, 3)), border_value=1)
-            present = (area >= self.min_area * unit**2) & core.any(axis=(1, 2))
-            if not present.any():
-                continue
-            a, known = self._drop_specks(a, known)
-            solid = (labels == k) & (alpha >= 0.5)
-            med = np.array([np.median(resid[t][solid[t]]) if solid[t].any() else np.inf for t in range(T)])
-            obj = self._object(name, a, known, present, unit)
-            obj.color_ok = present & (med <= 0.5 * self.residual_tolerance)
-            objects.append(obj)
+        bg_name, bg, noise = estimate_background(px, self.background_radius)
+        labels, alpha, resid = unmix(px, bg, self.residual_tolerance, noise)
+        # a pixel no single colour explains, far from the background, is two objects' edges mixing
+        mixed = (labels == UNKNOWN) & (np.linalg.norm(px - bg, axis=-1) >= 60.0)
+        fits = [
+            f
+            for k, name in enumerate(PALETTE)
+            if (f := self._fit(name, k, labels, alpha, resid, mixed)) is not None
+        ]
+        front = self._depth(fits, labels)
+        objects = [self._finish(f, i, fits, front, labels) for i, f in enumerate(fits)]
         return Analysis(H, W, T, bg_name, tuple(float(v) for v in bg), objects)
 
-    # -- pixels ---------------------------------------------------------------------------------
-    def _background(self, px: np.ndarray) -> tuple[str, np.ndarray]:
-        names = list(BACKGROUNDS)
-        refs = np.array([BACKGROUNDS[n] for n in names], dtype=np.float32)  # [B, 3]
-        sample = px.reshape(-1, 3)
-        dist = np.linalg.norm(sample[:, None, :] - refs[None], axis=-1)  # [N, B]
-        near = dist < self.background_radius
-        best = int(np.argmax((near & (dist == dist.min(axis=1, keepdims=True))).sum(axis=0)))
-        own = sample[near[:, best] & (dist[:, best] == dist.min(axis=1))]
-        return names[best], (np.median(own, axis=0) if len(own) else refs[best])
-
-    def _unmix(self, px: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per pixel: the palette index it shows (or NONE / UNKNOWN) and its coverage in [0, 1]."""
-        cols = np.array(list(PALETTE.values()), dtype=np.float32) - bg  # [K, 3]
-        diff = px - bg  # [T, H, W, 3]
-        a = np.clip(np.einsum("thwc,kc->thwk", diff, cols) / (cols**2).sum(-1), 0.0, 1.0)  # [T,H,W,K]
-        resid = np.linalg.norm(diff[..., None, :] - a[..., None] * cols, axis=-1)  # [T, H, W, K]
-        best = resid.argmin(-1)  # [T, H, W]
-        alpha = np.take_along_axis(a, best[..., None], -1)[..., 0]
-        res = np.take_along_axis(resid, best[..., None], -1)[..., 0]
-        strength = np.linalg.norm(diff, axis=-1)
-        labels = np.where(res <= self.residual_tolerance + 0.05 * strength, best, UNKNOWN)
-        labels = np.where(strength < 4.0, NONE, labels)  # too close to the background to say
-        return labels, np.where(labels >= 0, alpha, 0.0), res
-
-    @staticmethod
-    def _drop_specks(a: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Remove blobs holding under 10% of a frame's coverage that touch no other object (noise in
-        generated videos; a piece cut off by an occluder touches it and stays) -> (a, known)."""
-        a, known = a.copy(), known.copy()
-        for t in range(a.shape[0]):
-            lab, n = ndimage.label(a[t] > 0, structure=np.ones((3, 3)))
-            if n > 1:
-                mass = ndimage.sum(a[t], lab, index=np.arange(1, n + 1))
-                for b in np.flatnonzero(mass < 0.1 * mass.sum()) + 1:
-                    blob = lab == b
-                    if known[t][ndimage.binary_dilation(blob, np.ones((3, 3)))].all():
-                        a[t][blob] = 0.0
-                        known[t][blob] = False
-        return a, known
-
-    # -- shape fitting --------------------------------------------------------------------------
-    def _fit(self, shape: str, a: np.ndarray, known: np.ndarray, present: np.ndarray, r_fixed=None,
-             iterations: int | None = None):
-        """Place a ``shape`` template on each frame -> (centre [T, 2], r [T], misfit [T], visible share [T]).
-
-        The template's centroid and area over the comparable pixels (``known``) are matched to the
-        observed ones; with ``r_fixed`` [T] only the centre moves (for partly hidden frames).
-        """
-        T, H, W = a.shape
-        xs, ys = np.arange(W) + 0.5, np.arange(H) + 0.5
-        mass = np.maximum(a.sum(axis=(1, 2)), 1e-6)  # [T]
-        m_obs = np.stack([(a.sum(1) * xs).sum(-1), (a.sum(2) * ys).sum(-1)], -1) / mass[:, None]  # [T, 2]
-        r = np.sqrt(mass / SHAPE_AREA[shape]) if r_fixed is None else np.array(r_fixed, dtype=np.float64)
-        center = m_obs - np.stack([np.zeros(T), CENTROID_DY[shape] * r], -1)
-        for _ in range(iterations or self.fit_iterations):
-            tpl = coverage(shape, center, r, H, W) * known  # [T, H, W] the part we can compare
-            t_mass = np.maximum(tpl.sum(axis=(1, 2)), 1e-6)
-            m_tpl = np.stack([(tpl.sum(1) * xs).sum(-1), (tpl.sum(2) * ys).sum(-1)], -1) / t_mass[:, None]
-            center = center + (m_obs - m_tpl)
-            if r_fixed is None:
-                r = r * np.clip(np.sqrt(mass / t_mass), 0.8, 1.25)
-        tpl = coverage(shape, center, r, H, W)
-        misfit = (np.abs(a - tpl) * known).sum(axis=(1, 2)) / mass  # [T]
-        vis = (tpl * known).sum(axis=(1, 2)) / np.maximum(SHAPE_AREA[shape] * r**2, 1e-6)
-        bad = ~present
-        center[bad], r[bad], misfit[bad], vis[bad] = np.nan, np.nan, np.nan, 0.0
-        return center, r, misfit, np.clip(vis, 0.0, 1.0)
-
-    @staticmethod
-    def _refine(shape, a, known, center, r, frames, steps: int = 8, h: float = 0.05):
-        """Gauss-Newton on the centre of the frames ``frames`` (bool [T]): least squares of
-        template - coverage over the comparable pixels (a partly hidden object) -> new centre [T, 2]."""
-        sel = np.flatnonzero(frames & np.isfinite(center[:, 0]))
-        if len(sel) == 0:
-            return center
-        T, H, W = a.shape
-        c, rr, obs, k = center[sel].copy(), r[sel], a[sel], known[sel].astype(np.float32)
-        for _ in range(steps):
-            t0 = coverage(shape, c, rr, H, W)
-            jx = (coverage(shape, c + [h, 0.0], rr, H, W) - t0) / h * k  # [n, H, W]
-            jy = (coverage(shape, c + [0.0, h], rr, H, W) - t0) / h * k
-            res = (obs - t0) * k
-            jtj = np.array([[(jx * jx).sum((1, 2)), (jx * jy).sum((1, 2))],
-                            [(jx * jy).sum((1, 2)), (jy * jy).sum((1, 2))]]).transpose(2, 0, 1)  # [n, 2, 2]
-            jtr = np.stack([(jx * res).sum((1, 2)), (jy * res).sum((1, 2))], -1)  # [n, 2]
-            step = np.linalg.solve(jtj + 1e-3 * np.eye(2), jtr[..., None])[..., 0]
-            c = c + np.clip(step, -1.0, 1.0)
-        out = center.copy()
-        out[sel] = c
-        return out
-
-    def _object(self, name, a, known, present, unit: float) -> ObjectAnalysis:
-        T, H, W = a.shape
-        fits = {s: self._fit(s, a, known, present) for s in SHAPES}
-        # vote over frames where the object is wholly visible (else the most visible ones)
+    def _fit(self, name: str, k: int, labels, alpha, resid, mixed) -> _Fit | None:
+        T, H, W = labels.shape
+        unit = float(min(H, W))
+        a = np.where(labels == k, alpha, 0.0)  # [T, H, W] this colour's coverage
+        area = a.sum(axis=(1, 2))
+        if area.max() < self.min_area * unit**2:
+            return None
+        known = (labels == k) | (labels == NONE)  # pixels not taken by another object
+        # an object needs solid pixels somewhere; a frame shows it if it has some there, or if its
+        # pixels do not lie between two other objects (where their blended edges could fake it)
+        core = core_pixels(a, known).any(axis=(1, 2))
+        if not core.any():
+            return None
+        near = ndimage.binary_dilation(a > 0, np.ones((1, 3, 3))) & (labels >= 0) & (labels != k)
+        between = np.array([len(np.unique(labels[t][near[t]])) >= 2 for t in range(T)])
+        present = (area >= self.min_area * unit**2) & (core | ~between)
+        if not present.any():
+            return None
+        a, known = drop_specks(a, known)
+        fits = {s: fit_shape(s, a, known, present) for s in SHAPES}
+        # the shape: vote over frames where the object is whole: it touches no other object and
+        # its fit lies on comparable pixels (else the most visible frames)
+        others = ((labels >= 0) & (labels != k) & (alpha >= 0.5)) | mixed  # other objects' pixels
+        alone = ~(ndimage.binary_dilation(a > 0, np.ones((1, 3, 3))) & others).any(axis=(1, 2))
         vis = np.max([f[3] for f in fits.values()], axis=0)
-        clean = present & (vis >= 0.95)
+        clean = present & alone & (vis >= 0.95)
         if not clean.any():
             clean = present & (vis >= vis.max() - 0.05)
         errors = {s: float(np.nanmean(f[2][clean])) for s, f in fits.items()}
         shape = min(errors, key=errors.get)
         per_frame = np.array([f[2] for f in fits.values()])  # [3, T]
-        frame_shapes = [SHAPES[int(np.nanargmin(per_frame[:, t]))] if clean[t] else None
-                        for t in range(T)]
-        # the size over time from the clean frames (a line: constant, or growing / shrinking),
-        # then every frame's centre refitted with that size so partly hidden frames stay right
-        r_free, vis_shape = fits[shape][1], fits[shape][3]
-        own_clean = present & (vis_shape >= 0.95)
-        t_clean = np.flatnonzero(own_clean if own_clean.any() else clean)
-        slope, r0 = _robust_line(t_clean.astype(float), r_free[t_clean])
+        frame_shapes = [
+            SHAPES[int(np.nanargmin(per_frame[:, t]))] if clean[t] else None for t in range(T)
+        ]
+        # the size over time (a line: constant, growing or shrinking) from its whole frames;
+        # if it is never whole, from a joint fit of centre and size on its most visible frames
+        center, r_free, _, vis_shape = fits[shape]
+        whole = present & alone & (vis_shape >= 0.95)
+        if whole.sum() < 2:
+            whole = present & (vis_shape >= 0.95)
+        if not whole.any():
+            whole = present & (vis_shape >= vis_shape.max() - 0.2)
+            center, r_free = refine(shape, a, known, center, r_free, whole, fit_size=True)
+        t_whole = np.flatnonzero(whole)
+        slope, r0 = robust_line(t_whole.astype(float), r_free[t_whole])
         r_model = r0 + slope * np.arange(T)
-        center, _, misfit, vfrac = self._fit(shape, a, known, present, r_fixed=r_model)
-        center = self._refine(shape, a, known, center, r_model, present & (vfrac < 0.98))
-        tpl = coverage(shape, np.nan_to_num(center), r_model, H, W)
-        vfrac = np.where(present, (tpl * known).sum(axis=(1, 2)) / (SHAPE_AREA[shape] * r_model**2), 0.0)
-        r = np.where(present, r_model, np.nan)
-        reliable = present & (vfrac >= self.reliable_fraction)
-        hidden = ~present & self._covered(a, known, center, r_model, present, shape)
-        motion = analyze_motion(center, r, present, reliable, hidden, H, W)
-        size = "large" if r0 / unit > SIZE_THRESHOLD else "small"
-        x0, y0 = motion.start_center
-        return ObjectAnalysis(color=name, shape=shape, size=size, region=region_name(x0, y0, W, H),
-                              center=center, half_extent=r, half_extent_free=r_free, visible=present,
-                              hidden=hidden, color_ok=present.copy(), reliable=reliable,
-                              visible_fraction=vfrac, shape_error=errors, frame_shapes=frame_shapes,
-                              motion=motion)
+        center = fit_shape(shape, a, known, present, r_fixed=r_model)[0]
+        partly = present & (visible_share(shape, known, center, r_model) < 0.98)
+        center, _ = refine(shape, a, known, center, r_model, partly)
+        vfrac = np.where(present, visible_share(shape, known, center, r_model), 0.0)
+        solid = (labels == k) & (alpha >= 0.5)
+        med = np.array(
+            [np.median(resid[t][solid[t]]) if solid[t].any() else np.inf for t in range(T)]
+        )
+        return _Fit(color=name, label=k, a=a, known=known, present=present, shape=shape,
+                    errors=errors, frame_shapes=frame_shapes, r_free=r_free, r_model=r_model,
+                    center=center, vfrac=vfrac,
+                    color_ok=present & (med <= 0.5 * self.residual_tolerance))
 
     @staticmethod
-    def _covered(a, known, center, r, present, shape) -> np.ndarray:
-        """[T] bool: frames without the object where it is probably behind another object.
+    def _depth(fits: list[_Fit], labels) -> np.ndarray:
+        """``front[i, j]``: +1 if object i is in front of j, -1 behind, 0 unknown (no overlap)."""
+        n = len(fits)
+        front = np.zeros((n, n), dtype=int)
+        _, H, W = labels.shape
+        tpl = [
+            coverage(f.shape, np.nan_to_num(f.center), f.r_model, H, W) * f.present[:, None, None]
+            for f in fits
+        ]
+        for i in range(n):
+            for j in range(i + 1, n):
+                both = (tpl[i] > 0.5) & (tpl[j] > 0.5)
+                vi = int((both & (labels == fits[i].label)).sum())
+                vj = int((both & (labels == fits[j].label)).sum())
+                if max(vi, vj) >= 2 and vi != vj:
+                    front[i, j] = 1 if vi > vj else -1
+                    front[j, i] = -front[i, j]
+        return front
 
-        Its place is guessed from the seen frames (interpolated, or extrapolated at constant
-        velocity); it is hidden if most of that place is covered, or a sliver of it shows there.
-        """
-        T, H, W = a.shape
-        idx = np.flatnonzero(present)
-        if len(idx) == 0:
-            return np.zeros(T, dtype=bool)
-        t = np.arange(T, dtype=np.float64)
-        guess = np.empty((T, 2))
-        for ax in (0, 1):
-            c = center[idx, ax]
-            guess[:, ax] = np.interp(t, idx, c)
-            if len(idx) >= 2:  # constant velocity beyond the first / last seen frame
-                before, after = t < idx[0], t > idx[-1]
-                guess[before, ax] = c[0] + (c[1] - c[0]) / (idx[1] - idx[0]) * (t[before] - idx[0])
-                guess[after, ax] = c[-1] + (c[-1] - c[-2]) / (idx[-1] - idx[-2]) * (t[after] - idx[-1])
-        tpl = coverage(shape, guess, r, H, W)  # [T, H, W]
-        mass = np.maximum(tpl.sum(axis=(1, 2)), 1e-6)
-        covered = (tpl * ~known).sum(axis=(1, 2)) / mass
-        sliver = (tpl * (a > 0)).sum(axis=(1, 2)) / mass
-        return (covered > 0.5) | ((sliver > 0.05) & (covered > 0.2))
+    def _finish(
+        self, f: _Fit, i: int, fits: list[_Fit], front: np.ndarray, labels
+    ) -> ObjectAnalysis:
+        _, H, W = labels.shape
+        unit = float(min(H, W))
+        # pixels that may hide this object: unknown ones, and objects not known to be behind it
+        occluders = labels == UNKNOWN
+        for j, g in enumerate(fits):
+            if j != i and front[i, j] <= 0:
+                occluders |= labels == g.label
+        hidden = ~f.present & _covered(f, occluders)
+        r = np.where(f.present, f.r_model, np.nan)
+        reliable = f.present & (f.vfrac >= self.reliable_fraction)
+        motion = analyze_motion(f.center, r, f.present, reliable, hidden, H, W)
+        r0 = (
+            motion.start_half_extent
+            if motion.motion in ("grow", "shrink")
+            else float(np.nanmedian(r))
+        )
+        x0, y0 = motion.start_center
+        return ObjectAnalysis(
+            color=f.color,
+            shape=f.shape,
+            size="large" if r0 / unit > SIZE_THRESHOLD else "small",
+            region=region_name(x0, y0, W, H),
+            center=np.where(f.present[:, None], f.center, np.nan),
+            half_extent=r,
+            half_extent_free=f.r_free,
+            visible=f.present,
+            hidden=hidden,
+            color_ok=f.color_ok,
+            reliable=reliable,
+            visible_fraction=f.vfrac,
+            shape_error=f.errors,
+            frame_shapes=f.frame_shapes,
+            motion=motion,
+        )
+
+
+def _covered(f: _Fit, occluders: np.ndarray) -> np.ndarray:
+    """[T] bool: frames without the object where it is probably behind another object.
+
+    Its place is guessed from the seen frames (interpolated, or extrapolated at constant
+    velocity); it is hidden if nearly all of that place is covered by a possible occluder, or if
+    part of it is and a sliver of the object shows there (a visible part showing nothing: gone).
+    """
+    T, H, W = f.a.shape
+    idx = np.flatnonzero(f.present)
+    t = np.arange(T, dtype=np.float64)
+    guess = np.empty((T, 2))
+    for ax in (0, 1):
+        c = f.center[idx, ax]
+        guess[:, ax] = np.interp(t, idx, c)
+        if len(idx) >= 2:  # constant velocity beyond the first / last seen frame
+            before, after = t < idx[0], t > idx[-1]
+            guess[before, ax] = c[0] + (c[1] - c[0]) / (idx[1] - idx[0]) * (t[before] - idx[0])
+            guess[after, ax] = c[-1] + (c[-1] - c[-2]) / (idx[-1] - idx[-2]) * (t[after] - idx[-1])
+    tpl = coverage(f.shape, guess, f.r_model, H, W)  # [T, H, W]
+    mass = np.maximum(tpl.sum(axis=(1, 2)), 1e-6)
+    covered = (tpl * occluders).sum(axis=(1, 2)) / mass
+    sliver = (tpl * (f.a > 0)).sum(axis=(1, 2)) / mass
+    return (covered > 0.85) | ((sliver > 0.05) & (covered > 0.2))

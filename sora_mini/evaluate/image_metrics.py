@@ -11,7 +11,7 @@ torch tensors. Both functions return one value per frame (``[T]``) and the calle
   window lies inside the frame (a 5-pixel border is cropped) and over channels. These are the
   conventions of scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=L)``; this is our own implementation with
-  ``scipy.ndimage.gaussian_filter``, checked in tests against the formula evaluated window by window.
+  ``scipy.ndimage.gaussian_filter``, checked in tests against the formula window by window.
   SSIM differs across libraries at about 1e-3: compare numbers from this function only.
 """
 
@@ -59,18 +59,23 @@ def ssim(a, b, data_range: float = 255.0) -> np.ndarray:
     a, b = _pair(a, b)
     radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
     if min(a.shape[1:3]) < 2 * radius + 1:
-        raise ValueError(f"frames of {a.shape[1]}x{a.shape[2]} are smaller than the {2 * radius + 1}-pixel "
-                         "SSIM window; upsample them or use PSNR")
+        raise ValueError(
+            f"frames of {a.shape[1]}x{a.shape[2]} are smaller than the {2 * radius + 1}-pixel "
+            "SSIM window; upsample them or use PSNR"
+        )
 
     def blur(x):  # Gaussian over H and W only, per frame and channel
-        return ndimage.gaussian_filter(x, sigma=(0, SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_TRUNCATE,
-                                       mode="reflect")
+        return ndimage.gaussian_filter(
+            x, sigma=(0, SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_TRUNCATE, mode="reflect"
+        )
 
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a**2
     var_b = blur(b * b) - mu_b**2
     cov = blur(a * b) - mu_a * mu_b
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
     s = s[:, radius:-radius, radius:-radius]  # windows that lie inside the frame
     return s.mean(axis=(1, 2, 3))

@@ -1,4 +1,4 @@
-"""Scores of a video against its prompt: adherence per attribute, physics, temporal consistency, framing.
+"""Scores of a video against its prompt: adherence per attribute, physics, consistency, framing.
 
 ``evaluate(video, target) -> dict`` where ``target`` is a caption (parsed with the caption grammar),
 a ``CaptionSpec`` or a ``SceneSpec``. Every score is in [0, 1] (``None`` where the prompt does not
@@ -9,7 +9,7 @@ state the attribute, or an image cannot show it); ``overall`` is the mean of the
   share of prompt objects stating it whose match has it. ``event_time`` passes when the detected
   event frame is within ``event_tolerance(T)`` frames of the prompt's. ``count`` is 1 when as many
   objects are found as prompted. Motion attributes are skipped for images (T = 1).
-* **Physics** (per object, by its detected motion): move / turn: share of frame steps that a constant
+* **Physics** (per object, by its detected motion): move / turn: share of frame steps a constant
   velocity with mirror bounces at the walls predicts (one change allowed for a turn); fall: the
   fitted gravity of a quadratic y(t) against the world's; others: share of frames at rest.
 * **Consistency**: share of frames where the colour, the shape and the size agree with the object's
@@ -32,7 +32,7 @@ SCORED = ("count", "background") + ATTRIBUTES
 
 def event_tolerance(frames: int) -> int:
     """Frames by which a detected event may miss the prompt's: 10% of the duration, at least 1."""
-    return max(1, int(round(0.1 * (frames - 1))))
+    return max(1, round(0.1 * (frames - 1)))
 
 
 def as_caption_spec(target) -> CaptionSpec:
@@ -43,7 +43,9 @@ def as_caption_spec(target) -> CaptionSpec:
         return caption_attributes(target)
     if isinstance(target, CaptionSpec):
         return target
-    raise TypeError(f"target must be a caption, CaptionSpec or SceneSpec, got {type(target).__name__}")
+    raise TypeError(
+        f"target must be a caption, CaptionSpec or SceneSpec, got {type(target).__name__}"
+    )
 
 
 def _agrees(attr: str, want, det: dict, frames: int) -> bool:
@@ -54,7 +56,7 @@ def _agrees(attr: str, want, det: dict, frames: int) -> bool:
 
 
 def match_objects(prompt: CaptionSpec, detected: list[dict], frames: int) -> list[int | None]:
-    """For each prompt object the index of its detected object (or None): colour first, then attributes."""
+    """Per prompt object, the index of its detected object (or None): colour first, then rest."""
     if not detected or not prompt.objects:
         return [None] * len(prompt.objects)
     gain = np.zeros((len(prompt.objects), len(detected)))
@@ -62,7 +64,8 @@ def match_objects(prompt: CaptionSpec, detected: list[dict], frames: int) -> lis
         for j, d in enumerate(detected):
             stated = p.stated()
             gain[i, j] = 100.0 * (stated.get("color") == d.get("color")) + sum(
-                _agrees(a, w, d, frames) for a, w in stated.items() if a != "color")
+                _agrees(a, w, d, frames) for a, w in stated.items() if a != "color"
+            )
     rows, cols = linear_sum_assignment(-gain)
     out: list[int | None] = [None] * len(prompt.objects)
     for i, j in zip(rows, cols):
@@ -73,7 +76,7 @@ def match_objects(prompt: CaptionSpec, detected: list[dict], frames: int) -> lis
 def score_adherence(detected: list[dict], background: str | None, target, frames: int) -> dict:
     """Adherence of detected attributes (dicts with ATTRIBUTES + ``event_frame``) to the prompt.
 
-    -> {"attributes": {name: score or None}, "overall": mean, "matches": [...], "per_object": [...]}.
+    -> {"attributes": {name: score or None}, "overall", "matches": [...], "per_object": [...]}.
     """
     prompt = as_caption_spec(target)
     matches = match_objects(prompt, detected, frames)
@@ -91,11 +94,17 @@ def score_adherence(detected: list[dict], background: str | None, target, frames
         per_object.append(row)
     scores = {a: (float(np.mean(v)) if v else None) for a, v in sums.items()}
     scores["count"] = float(len(detected) == len(prompt.objects))
-    scores["background"] = None if prompt.background is None else float(background == prompt.background)
+    scores["background"] = (
+        None if prompt.background is None else float(background == prompt.background)
+    )
     scores = {a: scores[a] for a in SCORED}
     stated = [v for v in scores.values() if v is not None]
-    return {"attributes": scores, "overall": float(np.mean(stated)), "matches": matches,
-            "per_object": per_object}
+    return {
+        "attributes": scores,
+        "overall": float(np.mean(stated)),
+        "matches": matches,
+        "per_object": per_object,
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,8 +130,14 @@ def _physics_score(o, unit: float) -> float | None:
 def physics_scores(analysis: Analysis) -> dict:
     per = []
     for o in analysis.objects:
-        per.append({"color": o.color, "motion": o.motion.motion,
-                    "score": _physics_score(o, analysis.unit), **o.motion.physics})
+        per.append(
+            {
+                "color": o.color,
+                "motion": o.motion.motion,
+                "score": _physics_score(o, analysis.unit),
+                **o.motion.physics,
+            }
+        )
     vals = [p["score"] for p in per if p["score"] is not None]
     return {"score": float(np.mean(vals)) if vals else None, "per_object": per}
 
@@ -133,20 +148,34 @@ def consistency_scores(analysis: Analysis) -> dict:
     for o in analysis.objects:
         seen = np.flatnonzero(o.visible)
         span = np.zeros_like(o.visible)
-        span[seen[0]:seen[-1] + 1] = True
+        span[seen[0] : seen[-1] + 1] = True
         if o.motion.motion == "appear":
             span[: seen[0]] = True  # absent before the event is not a flicker
         if o.motion.motion == "disappear":
-            span[seen[-1]:] = True
-        presence = float(np.mean((o.visible | o.hidden)[span])) if o.motion.motion not in (
-            "appear", "disappear") else float(np.mean((o.visible | o.hidden) == _expected_presence(o)))
+            span[seen[-1] :] = True
+        presence = (
+            float(np.mean((o.visible | o.hidden)[span]))
+            if o.motion.motion not in ("appear", "disappear")
+            else float(np.mean((o.visible | o.hidden) == _expected_presence(o)))
+        )
         shapes = [s for s in o.frame_shapes if s is not None]
         shape = float(np.mean([s == o.shape for s in shapes])) if shapes else None
         ok = o.reliable & np.isfinite(o.half_extent_free)
-        size = float(np.mean(np.abs(o.half_extent_free[ok] / o.half_extent[ok] - 1) < 0.1)) if ok.any() else None
+        size = (
+            float(np.mean(np.abs(o.half_extent_free[ok] / o.half_extent[ok] - 1) < 0.1))
+            if ok.any()
+            else None
+        )
         color = float(np.mean(o.color_ok[o.visible])) if o.visible.any() else None
-        rows.append({"color": o.color, "color_stable": color, "shape_stable": shape, "size_stable": size,
-                     "presence_stable": presence})
+        rows.append(
+            {
+                "color": o.color,
+                "color_stable": color,
+                "shape_stable": shape,
+                "size_stable": size,
+                "presence_stable": presence,
+            }
+        )
     keys = ("color_stable", "shape_stable", "size_stable", "presence_stable")
     out = {k: _mean([r[k] for r in rows]) for k in keys}
     out["score"] = _mean([out[k] for k in keys])
@@ -168,8 +197,12 @@ def framing_scores(analysis: Analysis) -> dict:
         if len(box) == 0:
             rows.append({"color": o.color, "inside": None})
             continue
-        inside = ((box[:, 0] >= -0.5) & (box[:, 1] >= -0.5) & (box[:, 2] <= analysis.width + 0.5)
-                  & (box[:, 3] <= analysis.height + 0.5))
+        inside = (
+            (box[:, 0] >= -0.5)
+            & (box[:, 1] >= -0.5)
+            & (box[:, 2] <= analysis.width + 0.5)
+            & (box[:, 3] <= analysis.height + 0.5)
+        )
         rows.append({"color": o.color, "inside": float(inside.mean())})
     return {"score": _mean([r["inside"] for r in rows]), "per_object": rows}
 
@@ -180,18 +213,31 @@ def _mean(vals):
 
 
 def evaluate(video_or_analysis, target, analyzer: VideoAnalyzer | None = None) -> dict:
-    """All scores of a video (uint8 [T, H, W, 3]) or an ``Analysis`` against ``target``; JSON-able."""
+    """All scores of a video (uint8 [T, H, W, 3]) or ``Analysis`` against ``target``; JSON-able."""
     a = video_or_analysis
     if not isinstance(a, Analysis):
         a = (analyzer or VideoAnalyzer()).analyze(a)
     detected = [{**o.attributes(), "event_frame": o.motion.event_frame} for o in a.objects]
     adherence = score_adherence(detected, a.background, target, a.frames)
-    return {"size": {"frames": a.frames, "height": a.height, "width": a.width},
-            "background": a.background, "detected": [o.to_dict() for o in a.objects],
-            "adherence": adherence, "physics": physics_scores(a), "consistency": consistency_scores(a),
-            "framing": framing_scores(a)}
+    return {
+        "size": {"frames": a.frames, "height": a.height, "width": a.width},
+        "background": a.background,
+        "detected": [o.to_dict() for o in a.objects],
+        "adherence": adherence,
+        "physics": physics_scores(a),
+        "consistency": consistency_scores(a),
+        "framing": framing_scores(a),
+    }
 
 
-def evaluate_video(video, caption: str) -> dict:
-    """The CLI's entry: a video (uint8 [T, H, W, 3]) and its caption -> a JSON-able dict of scores."""
-    return evaluate(np.asarray(video), caption)
+def evaluate_video(video, caption: str, value_range: tuple[float, float] = (0.0, 1.0)) -> dict:
+    """The CLI's entry: a video and its caption -> a JSON-able dict of scores.
+
+    ``video``: uint8 ``[T, H, W, 3]``, or anything ``sora_mini.viz.to_uint8`` reads (torch or float
+    in ``value_range``, ``[3, T, H, W]``).
+    """
+    from sora_mini.viz import to_uint8
+
+    if not (isinstance(video, np.ndarray) and video.dtype == np.uint8):
+        video = to_uint8(video, value_range=value_range)
+    return evaluate(video, caption)

@@ -8,11 +8,14 @@
 * size: a linear fit of the half-extent; end / start above 1.2 is ``grow``, below 1/1.2 ``shrink``;
 * position: no displacement above 3% of the shorter side is ``still``; a vertical track that starts
   from rest and accelerates downward (a quadratic fit of y(t)) is ``fall``;
-* otherwise the velocities between measured frames are compared: a change explained by a wall
-  (the object is next to it, and the component into the wall reverses) is a bounce; the first
-  change no wall explains is a ``turn`` (its frame is the first with the new velocity); else ``move``.
-Direction is the initial velocity's nearest of the 8 vocabulary directions, speed its magnitude's
-nearest class (threshold: the geometric mean of the two speeds).
+* otherwise the track is followed frame by frame at constant velocity between walls placed one
+  half-extent in from the frame's edges, mirroring the velocity where it crosses one (a bounce).
+  A frame the prediction misses is either a bad measurement (if the next frame is back on track)
+  or a change of velocity: the largest change of direction (>= 25 degrees) is the ``turn``, its
+  frame the first with the new velocity (when unseen frames hide it, the one keeping the speed);
+  no change: ``move``. Tolerances grow with the measured jitter of the track (generated videos).
+Direction is the first straight segment's velocity, nearest of the 8 vocabulary directions; speed
+the median step's class (threshold: the geometric mean of the two speeds).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def nearest_event_time(frame: int, frames: int) -> str:
 
 
 def _switch(state: np.ndarray) -> tuple[str | None, int | None]:
-    """Best single visibility switch of a 1 / 0 / -1 (unknown) sequence -> (appear|disappear, frame)."""
+    """Best single visibility switch of a 1 / 0 / -1 (unknown) sequence -> (kind, frame)."""
     known = np.flatnonzero(state >= 0)
     s = state[known]
     if (s == 1).all() or s[0] == s[-1]:
@@ -66,8 +69,10 @@ def _switch(state: np.ndarray) -> tuple[str | None, int | None]:
     # ties (frames where the object's place is covered) go to what is seen: an appearance at the
     # first frame that shows it, a disappearance right after the last one
     sign = -1 if kind == "appear" else 1
-    costs = [((s[known < e] != before).sum() + (s[known >= e] != after).sum(), sign * e)
-             for e in range(1, len(state))]
+    costs = [
+        ((s[known < e] != before).sum() + (s[known >= e] != after).sum(), sign * e)
+        for e in range(1, len(state))
+    ]
     return kind, sign * min(costs)[1]
 
 
@@ -88,14 +93,17 @@ def _quadratic(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(coef[1]), float(coef[2]), float(np.sqrt(((A @ coef - y) ** 2).mean()))
 
 
-def analyze_motion(center, half_extent, present, reliable, hidden, height: int, width: int) -> MotionResult:
+def analyze_motion(
+    center, half_extent, present, reliable, hidden, height: int, width: int
+) -> MotionResult:
     """One object's motion from its measured track (see the module docstring)."""
     T = len(present)
     unit = float(min(height, width))
     idx = np.flatnonzero(reliable) if reliable.any() else np.flatnonzero(present)
     P, R = center[idx], half_extent[idx]
-    out = MotionResult(motion=None, start_center=tuple(map(float, P[0])),
-                       start_half_extent=float(np.nanmedian(R)))
+    out = MotionResult(
+        motion=None, start_center=tuple(map(float, P[0])), start_half_extent=float(np.nanmedian(R))
+    )
     if T == 1:
         return out
     state = present.astype(int)
@@ -114,38 +122,61 @@ def analyze_motion(center, half_extent, present, reliable, hidden, height: int, 
             out.motion = "grow" if ratio > 1 else "shrink"
             out.start_half_extent = float(r0)
             return out
+    noise = _position_noise(idx, P)
     disp = np.linalg.norm(P - P[0], axis=1)
-    if len(idx) < 2 or disp.max() < STILL_TOLERANCE * unit:
+    out.physics["position_noise"] = noise / unit
+    if len(idx) < 2 or disp.max() < STILL_TOLERANCE * unit + 4 * noise:
         out.motion = "still"
         return out
     gap = np.diff(idx).astype(float)[:, None]
     v = np.diff(P, axis=0) / gap  # [K, 2] velocity of each interval between measured frames
     out.start_center = tuple(map(float, P[0] - v[0] * idx[0]))
-    if _is_fall(idx, P, v, unit):
-        return _fall(out, idx, P, v, unit, height, np.nanmedian(R))
-    return _move(out, T, idx, P, v, unit, height, width, float(np.nanmedian(R)))
+    if _is_fall(idx, P, v, unit, noise):
+        return _fall(out, idx, P, v, unit, height, np.nanmedian(R), noise)
+    return _move(out, T, idx, P, v, unit, height, width, float(np.nanmedian(R)), noise)
 
 
-def _is_fall(idx, P, v, unit) -> bool:
-    if np.abs(P[:, 0] - P[0, 0]).max() >= STILL_TOLERANCE * unit or v[0, 1] <= 0:
-        return False
-    if v[0, 1] >= FALL_MAX_START_SPEED * unit:
+def _position_noise(idx, P) -> float:
+    """Robust per-frame jitter of the centre (pixels) from second differences of consecutive frames:
+    a constant velocity or acceleration leaves none; events are outliers the median ignores."""
+    k = np.flatnonzero((idx[2:] - idx[:-2]) == 2)
+    if len(k) < 6:  # too few to tell jitter from a turn or a bounce
+        return 0.0
+    d2 = P[k + 2] - 2 * P[k + 1] + P[k]  # [n, 2]
+    mad = np.median(np.abs(d2 - np.median(d2, axis=0)), axis=0)
+    return float(1.4826 * mad.mean() / np.sqrt(6.0))  # var of a 2nd difference of noise: 6 sigma^2
+
+
+def _first_flight(idx, y, unit, noise: float = 0.0) -> int:
+    """How many of the first measured frames one parabola y(t) explains (a fall until its bounce):
+    frames are added while the parabola through the earlier ones predicts them."""
+    m = min(3, len(idx))
+    while m < len(idx):
+        t = idx[:m].astype(float)
+        coef = np.polyfit(t, y[:m], 2)
+        if abs(np.polyval(coef, idx[m]) - y[m]) > 0.1 + 0.002 * unit + 4 * noise:
+            break
+        m += 1
+    return m
+
+
+def _is_fall(idx, P, v, unit, noise: float = 0.0) -> bool:
+    # a fall keeps its x and first moves down
+    if np.abs(P[:, 0] - P[0, 0]).max() >= 0.01 * unit + 4 * noise or v[0, 1] <= 0.002 * unit:
         return False
     up = np.flatnonzero(v[:, 1] < 0)
-    if len(up) and up[0] < 2:
-        return True  # hit the ground within two frames of starting at rest
-    n = up[0] if len(up) else len(idx)  # the first flight (its last frame may be past the bounce)
+    if len(up) and up[0] < 2:  # hit the ground within two frames: if it started at rest
+        return bool(v[0, 1] < FALL_MAX_START_SPEED * unit)
+    n = _first_flight(idx, P[:, 1], unit, noise)
     if n < 3:
-        return True  # hit the ground within two frames of starting at rest
+        return False
     v0, a, _ = _quadratic(idx[:n].astype(float), P[:n, 1])
     return a > FALL_MIN_ACCELERATION * unit and abs(v0) < FALL_MAX_START_SPEED * unit
 
 
-def _fall(out, idx, P, v, unit, height, r) -> MotionResult:
+def _fall(out, idx, P, v, unit, height, r, noise: float = 0.0) -> MotionResult:
     out.motion = "fall"
-    up = np.flatnonzero(v[:, 1] < 0)
-    # the first flight; its last frame before an upward interval may already be past the bounce
-    n = up[0] if len(up) else len(idx)
+    n = _first_flight(idx, P[:, 1], unit, noise)
     phys = {"gravity": None, "gravity_rms": None, "bounces": 0}
     if n >= 3:
         v0, a, rms = _quadratic(idx[:n].astype(float), P[:n, 1])
@@ -195,21 +226,31 @@ def _reach(p, q, gap, lo, hi, speed):
 _WALLS = (("left", "right"), ("top", "bottom"))
 
 
-def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
-    """Follow the track with constant velocity and mirror bounces; a change walls don't explain is a turn."""
+def _move(out, T, idx, P, v, unit, height, width, r, noise: float = 0.0) -> MotionResult:
+    """Follow the track at constant velocity with mirror bounces; a change unexplained: a turn."""
     lo, hi = np.array([r, r]), np.array([width - r, height - r])
     v_cur, i, n = v[0].copy(), 1, len(idx)
     bounces, changes, glitches, errors, speeds = [], [], [], [], [np.linalg.norm(v[0])]
     n_bounce_steps = [0]
+    seg, first_v = (
+        0,
+        None,
+    )  # the current straight segment starts at idx[seg]; the first one's velocity
 
     def ok(pred, obs, vel, gap):
         err = np.linalg.norm(pred - obs)
-        return err <= 0.1 * np.linalg.norm(vel) * gap + 0.15, err
+        return err <= 0.1 * np.linalg.norm(vel) * gap + 0.15 + 4 * noise, err
 
     def record(start, hits):
         for ax, w, t in hits:
-            bounces.append({"kind": "bounce", "frame": int(np.ceil(start + t - 1e-6)), "wall": _WALLS[ax][w],
-                            "time": float(start + t)})
+            bounces.append(
+                {
+                    "kind": "bounce",
+                    "frame": int(np.ceil(start + t - 1e-6)),
+                    "wall": _WALLS[ax][w],
+                    "time": float(start + t),
+                }
+            )
 
     while i < n - 1:
         j, gap = i + 1, idx[i + 1] - idx[i]
@@ -220,8 +261,13 @@ def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
             record(idx[i], hits)
             if not hits:
                 speeds.append(np.linalg.norm(P[j] - P[i]) / gap)
+                v_after = (P[j] - P[seg]) / (
+                    idx[j] - idx[seg]
+                )  # the segment's mean velocity: less jitter
             else:
                 n_bounce_steps[0] += 1
+                first_v = v_cur if first_v is None else first_v
+                seg = j
             v_cur, i = v_after, j
             continue
         # either the velocity changed (a turn, maybe straight into a wall) or frame j is a bad
@@ -230,11 +276,17 @@ def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
         speed = np.linalg.norm(v_cur)
         best = None
         for c in range(int(idx[i]), int(idx[j])):
-            p_c, v_c, hits_c = _advance(P[i], v_cur, c - idx[i], lo, hi)
+            p_c, _, hits_c = _advance(P[i], v_cur, c - idx[i], lo, hi)
             v_new_c, v_after_c, hits_new = _reach(p_c, P[j], idx[j] - c, lo, hi, speed)
             miss = abs(np.linalg.norm(v_new_c) - speed)
             if best is None or miss < best[0] - 1e-9:
-                best = (miss, c, v_new_c, v_after_c, hits_c + [(ax, w, t + c - idx[i]) for ax, w, t in hits_new])
+                best = (
+                    miss,
+                    c,
+                    v_new_c,
+                    v_after_c,
+                    hits_c + [(ax, w, t + c - idx[i]) for ax, w, t in hits_new],
+                )
         _, t_change, v_new, v_after, hits = best
         if j + 1 < n:
             gap2 = idx[j + 1] - idx[j]
@@ -244,20 +296,28 @@ def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
             if err_glitch < err_change and ok(pred2, P[j + 1], v_cur, idx[j + 1] - idx[i])[0]:
                 glitches.append(int(idx[j]))
                 record(idx[i], hits2)
+                if hits2:
+                    first_v = v_cur if first_v is None else first_v
+                    seg = j + 1
                 v_cur, i = v_after2, j + 1
                 continue
         changes.append((t_change, v_cur.copy(), v_new))
         errors.append(err / max(np.linalg.norm(v_cur) * gap, 1e-6))
         record(idx[i], hits)
-        v_cur, i = v_after, j
+        first_v = v_cur if first_v is None else first_v
+        v_cur, i, seg = v_after, j, j
 
     out.motion = "move"
-    out.direction = nearest_direction(v[0])
+    out.direction = nearest_direction(v_cur if first_v is None else first_v)
     out.speed = "quickly" if np.median(speeds) / unit > SPEED_THRESHOLD else "slowly"
     if changes:  # the turn: the largest change of direction
+
         def angle(c):
             a, b = c[1], c[2]
-            return np.arccos(np.clip(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-9), -1, 1))
+            return np.arccos(
+                np.clip(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-9), -1, 1)
+            )
+
         e, _, v2 = max(changes, key=angle)
         if np.degrees(angle((e, _, v2))) >= 25:
             out.motion, out.event_frame, out.event_time = "turn", e, nearest_event_time(e, T)
@@ -265,12 +325,19 @@ def _move(out, T, idx, P, v, unit, height, width, r) -> MotionResult:
             out.events.append({"kind": "turn", "frame": e})
     out.events += bounces
     out.events.sort(key=lambda ev: ev["frame"])
+    # physics: steps the constant-velocity-with-bounces model predicts (the first step sets the
+    # velocity; a turn's step counts when the caption-level motion is a turn)
+    consistent = len(speeds) + n_bounce_steps[0] + (out.motion == "turn")
     out.physics.update(
         speed=float(np.median(speeds)) / unit,
-        prediction_error=float(np.mean(errors)) if errors else 0.0,  # per step, relative to the step
-        steps=n - 1, consistent_steps=1 + len(speeds) - 1 + n_bounce_steps[0] + (out.motion == "turn"),
-        unexplained_changes=len(changes) - (out.motion == "turn"), glitches=len(glitches),
-        bounces=len(bounces), line_rms=_pieces_rms(idx, P, out.events) / unit)
+        prediction_error=float(np.mean(errors)) if errors else 0.0,  # per step, relative to it
+        steps=n - 1,
+        consistent_steps=int(consistent),
+        unexplained_changes=len(changes) - (out.motion == "turn"),
+        glitches=len(glitches),
+        bounces=len(bounces),
+        line_rms=_pieces_rms(idx, P, out.events) / unit,
+    )
     return out
 
 

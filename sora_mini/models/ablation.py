@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass
 
@@ -54,13 +53,13 @@ class AblationConfig:
     precision: str = "bf16"
 
     @classmethod
-    def from_scale(cls, cfg, **overrides) -> "AblationConfig":
+    def from_scale(cls, cfg, **overrides) -> AblationConfig:
         """The ablation of a scale preset (``cfg.model.ablation_*`` fields), with overrides."""
         m = cfg.model
-        kw = dict(size=tuple(m.ablation_size), hidden_size=m.ablation_hidden, depth=m.ablation_depth,
-                  steps=m.ablation_steps, batch_size=m.ablation_batch, seeds=tuple(range(m.ablation_seeds)),
-                  train_videos=m.ablation_train_videos, eval_videos=m.ablation_eval_videos,
-                  sample_steps=m.ablation_sample_steps)
+        kw = {"size": tuple(m.ablation_size), "hidden_size": m.ablation_hidden, "depth": m.ablation_depth,
+              "steps": m.ablation_steps, "batch_size": m.ablation_batch, "seeds": tuple(range(m.ablation_seeds)),
+              "train_videos": m.ablation_train_videos, "eval_videos": m.ablation_eval_videos,
+              "sample_steps": m.ablation_sample_steps}
         kw.update(overrides)
         return cls(**kw)
 
@@ -84,14 +83,24 @@ def to_uint8(video: torch.Tensor) -> np.ndarray:
 
 
 def world_scores(video: np.ndarray, spec) -> dict[str, float]:
-    """The evaluator's physics and adherence scores of one uint8 video against its scene spec
-    (NaN while ``sora_mini.evaluate`` has no scoring function)."""
-    try:
-        from sora_mini.evaluate import score_video  # the evaluator's one-call scorer
-    except ImportError:
-        return {"physics": math.nan, "adherence": math.nan}
-    s = score_video(video, spec)
-    return {"physics": float(s["physics"]), "adherence": float(s["adherence"])}
+    """The evaluator's scores (``sora_mini.evaluate.evaluate``) of one uint8 video against its spec.
+
+    ``physics`` and ``adherence`` (overall) as the evaluator gives them, ``motion_adherence`` (its
+    motion attributes only: what the generated frames decide) and ``consistency`` (objects keep
+    colour, shape, size and do not flicker). All in [0, 1]; a score the evaluator cannot give
+    (no object found) counts 0. The given frames are part of the video, so the shape / colour /
+    start-region attributes mostly reflect them.
+    """
+    from sora_mini.evaluate import evaluate
+    from sora_mini.evaluate.metrics import MOTION_ATTRIBUTES
+
+    s = evaluate(video, spec)
+    attrs = s["adherence"]["attributes"]
+    motion = [attrs[a] for a in MOTION_ATTRIBUTES if attrs.get(a) is not None]
+    score = lambda v: 0.0 if v is None else float(v)
+    return {"physics": score(s["physics"]["score"]), "adherence": score(s["adherence"]["overall"]),
+            "motion_adherence": float(np.mean(motion)) if motion else 0.0,
+            "consistency": score(s["consistency"]["score"])}
 
 
 PSNR_CAP = 60.0  # dB given to a frame predicted exactly (PSNR is infinite there)
@@ -172,30 +181,45 @@ def predict(model: VideoDiT, videos: torch.Tensor, given: int, steps: int, seed:
     return out.float()
 
 
-def run_ablation(acfg: AblationConfig, progress: bool = True) -> dict:
+def baselines(evals: torch.Tensor, specs, k: int) -> dict:
+    """Scores of the true videos (the ceiling) and of the trivial predictor that holds the last given
+    frame, given ``k`` frames (``copy_last_frame``) and given 1 (``copy_first_frame``)."""
+    out = {"truth": prediction_scores(evals, evals, specs, k)}
+    for name, given in (("copy_last_frame", k), ("copy_first_frame", 1)):
+        copy = evals.clone()
+        copy[:, :, given:] = evals[:, :, given - 1: given]
+        out[name] = prediction_scores(copy, evals, specs, k)
+    return out
+
+
+def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None) -> dict:
     """Every way x every seed: loss curve, train time, scores with ``cond_frames`` and with 1 frame.
 
-    Returns {"config", "arms": {mode: [per-seed dicts]}, "copy_last_frame": scores, "claim"}.
+    Returns {"config", "arms": {mode: [per-seed dicts]}, "truth" / "copy_last_frame" /
+    "copy_first_frame" (see ``baselines``), "samples": uint8 [T, H, W, 3] lists, "claim"}.
     """
     from tqdm.auto import tqdm
 
     train, _ = world_clips(acfg.train_videos, 0, acfg.size, acfg.frames)
     evals, specs = world_clips(acfg.eval_videos, 999, acfg.size, acfg.frames)
     k = acfg.cond_frames
-    copy = evals.clone()
-    copy[:, :, k:] = evals[:, :, k - 1: k]  # the trivial predictor: the last given frame, held
     results = {"config": dataclasses.asdict(acfg), "arms": {}, "claim": VDT_CLAIM,
-               "copy_last_frame": prediction_scores(copy, evals, specs, k)}
+               "samples": {"truth": to_uint8(evals[0]).tolist()}, **baselines(evals, specs, k)}
     runs = [(m, s) for m in acfg.modes for s in acfg.seeds]
     for mode, seed in tqdm(runs, desc="ablation arms", disable=not progress):
         model, losses, secs = train_arm(mode, seed, acfg, train)
         row = {"seed": seed, "loss": losses, "train_s": round(secs, 2),
                "params": sum(p.numel() for p in model.parameters())}
-        row.update(prediction_scores(predict(model, evals, k, acfg.sample_steps, seed, acfg.precision), evals,
-                                     specs, k))
-        one = prediction_scores(predict(model, evals, 1, acfg.sample_steps, seed, acfg.precision), evals, specs, k)
-        row.update({f"{name}_1frame": v for name, v in one.items()})
+        pred = predict(model, evals, k, acfg.sample_steps, seed, acfg.precision)
+        one = predict(model, evals, 1, acfg.sample_steps, seed, acfg.precision)
+        row.update(prediction_scores(pred, evals, specs, k))
+        row.update({f"{name}_1frame": v for name, v in prediction_scores(one, evals, specs, k).items()})
         results["arms"].setdefault(mode, []).append(row)
+        if on_arm is not None:  # e.g. print each arm's scores as it finishes
+            on_arm(mode, seed, row)
+        if seed == acfg.seeds[0]:  # one example video per way, for the notebook to show
+            results["samples"][mode] = to_uint8(pred[0]).tolist()
+            results["samples"][mode + "_1frame"] = to_uint8(one[0]).tolist()
     return results
 
 
@@ -216,7 +240,7 @@ def summarize(results: dict) -> list[dict]:
     return rows
 
 
-def load_or_run_ablation(cfg, run, progress: bool = True, **overrides) -> dict:
+def load_or_run_ablation(cfg, run, progress: bool = True, on_arm=None, **overrides) -> dict:
     """The ablation results of a scale, from ``run/ablation_conditioning.json`` or computed (and saved)."""
     from pathlib import Path
 
@@ -225,8 +249,11 @@ def load_or_run_ablation(cfg, run, progress: bool = True, **overrides) -> dict:
     if path.exists():
         cached = json.loads(path.read_text())
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(acfg))):
+            if "copy_first_frame" not in cached:  # results written before that baseline existed
+                evals, specs = world_clips(acfg.eval_videos, 999, acfg.size, acfg.frames)
+                cached.update(baselines(evals, specs, acfg.cond_frames))
             return cached
-    results = run_ablation(acfg, progress=progress)
+    results = run_ablation(acfg, progress=progress, on_arm=on_arm)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results))
     tmp.replace(path)

@@ -18,7 +18,14 @@ from torch import nn
 from sora_mini.models.attention import MaskedAttention
 from sora_mini.models.conditioning import row_examples
 from sora_mini.models.layers import Attention, timestep_embedding
-from sora_mini.patches import PackedBatch, patch_grid, patchify, segment_attention_mask, sincos_3d, unpatchify
+from sora_mini.patches import (
+    PackedBatch,
+    patch_grid,
+    patchify,
+    segment_attention_mask,
+    sincos_3d,
+    unpatchify,
+)
 
 
 class UViTBlock(nn.Module):
@@ -54,10 +61,10 @@ class UViT(nn.Module):
             raise ValueError(f"U-ViT frame_cond {frame_cond!r}: allowed 'none', 'token_concat' (clean frames as tokens)")
         if hidden_size % 16 or hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} must be a multiple of 16 and of num_heads {num_heads}")
-        self.config = dict(in_channels=in_channels, patch_size=tuple(patch_size), hidden_size=hidden_size, depth=depth,
-                           num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, mlp_time_embed=mlp_time_embed,
-                           num_classes=num_classes, text_dim=text_dim, max_text_tokens=max_text_tokens,
-                           frame_cond=frame_cond)
+        self.config = {"in_channels": in_channels, "patch_size": tuple(patch_size), "hidden_size": hidden_size,
+                       "depth": depth, "num_heads": num_heads, "mlp_ratio": mlp_ratio, "qkv_bias": qkv_bias,
+                       "mlp_time_embed": mlp_time_embed, "num_classes": num_classes, "text_dim": text_dim,
+                       "max_text_tokens": max_text_tokens, "frame_cond": frame_cond}
         self.in_channels, self.patch_size, self.hidden_size = in_channels, tuple(patch_size), hidden_size
         self.frame_cond, self.num_classes, self.max_text_tokens = frame_cond, num_classes, max_text_tokens
         pt, ph, pw = self.patch_size

@@ -23,9 +23,22 @@ from sora_mini.models.conditioning import (
     make_context,
     row_examples,
 )
-from sora_mini.models.layers import DiTBlock, FinalLayer, Modulation, TimestepEmbedder, init_dit_weights
+from sora_mini.models.layers import (
+    DiTBlock,
+    FinalLayer,
+    Modulation,
+    TimestepEmbedder,
+    init_dit_weights,
+)
 from sora_mini.models.mmdit import JointBlock
-from sora_mini.patches import PackedBatch, patch_grid, patchify, segment_attention_mask, sincos_3d, unpatchify
+from sora_mini.patches import (
+    PackedBatch,
+    patch_grid,
+    patchify,
+    segment_attention_mask,
+    sincos_3d,
+    unpatchify,
+)
 
 
 class VideoDiT(nn.Module):
@@ -49,10 +62,10 @@ class VideoDiT(nn.Module):
         if text_cond == "joint" and frame_cond == "cross_attn":
             raise ValueError("frame_cond='cross_attn' needs DiT blocks with cross-attention: use text_cond "
                              "'cross_attn' or 'none' with it, or another frame_cond with text_cond='joint'")
-        self.config = dict(in_channels=in_channels, patch_size=tuple(int(p) for p in patch_size),
-                           hidden_size=hidden_size, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
-                           attention=attention, frame_cond=frame_cond, text_cond=text_cond, text_dim=text_dim,
-                           learn_sigma=learn_sigma)
+        self.config = {"in_channels": in_channels, "patch_size": tuple(int(p) for p in patch_size),
+                       "hidden_size": hidden_size, "depth": depth, "num_heads": num_heads, "mlp_ratio": mlp_ratio,
+                       "attention": attention, "frame_cond": frame_cond, "text_cond": text_cond,
+                       "text_dim": text_dim, "learn_sigma": learn_sigma}
         self.in_channels, self.patch_size, self.hidden_size = in_channels, self.config["patch_size"], hidden_size
         self.out_channels = in_channels * 2 if learn_sigma else in_channels
         self.attention, self.frame_cond, self.text_cond = attention, frame_cond, text_cond
@@ -98,6 +111,7 @@ class VideoDiT(nn.Module):
             ref = patchify(cond, self.patch_size)[0]  # [B, N, P]
             given = cond_frames.to(torch.bool)[:, coords[:, 0] * pt]  # [B, N]
         t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        t = t.expand(B) if t.ndim == 0 else t  # one number for the whole batch
         if t.shape not in ((B,), (B, T)):
             raise ValueError(f"t must be [B] = [{B}] or per frame [B, T] = [{B}, {T}], got {list(t.shape)}")
         t_tok = t[:, coords[:, 0] * pt] if t.ndim == 2 else None  # [B, N]
@@ -161,6 +175,8 @@ class VideoDiT(nn.Module):
             if text is None:
                 raise ValueError(f"this model was built with text_cond={self.text_cond!r}: pass text "
                                  f"[B, Lt, {self.text_conditioner.text_dim}] (and text_mask [B, Lt])")
+            if text.shape[0] != n_ex:
+                raise ValueError(f"text has {text.shape[0]} captions for {n_ex} videos: pass one per video")
             tokens, pooled, tmask = self.text_conditioner(text.to(dtype), text_mask)
             extra = pooled if extra is None else extra + pooled
             rows = row_examples(seg) if seg is not None else torch.arange(x.shape[0], device=x.device)[:, None]

@@ -10,11 +10,18 @@ patchify(latent [..., C, t, h, w], patch=(pt, ph, pw)) -> (tokens [..., n, C*pt*
     Tokens run t-major, then y, then x; features are ordered (c pt ph pw), i.e. the flattened
     weight of a Conv3d patch embedding. coords are long (t, y, x) in patch units.
 unpatchify(tokens [..., n, D], grid=(nt, nh, nw), patch) -> [..., C, t, h, w]   (exact inverse)
+patch_grid(latent_shape, patch) -> (nt, nh, nw)   (a clear error when a side is not a multiple)
+patchify.latent_grid((H, W), T, spatial_factor, temporal_factor, patch) -> (nt, nh, nw) of a video
+patchify.pooled_latent(video [C, T, H, W], s, k) -> [C, 1+(T-1)/k, H/s, W/s]  (a stand-in latent)
 
-pack_latents(latents: list of [C, t_i, h_i, w_i], patch, max_len, drop_rates=None, generator=None)
+pack_latents(latents: list of [C, t_i, h_i, w_i], patch, max_len, drop_rates=None, generator=None,
+             sort=False, pad_to_longest=False)
     -> PackedBatch        (patchify, optional token dropping, greedy first-fit packing)
-pack(tokens: list of [n_i, D], coords: list of [n_i, 3], max_len) -> PackedBatch
+pack(tokens: list of [n_i, D], coords: list of [n_i, 3], max_len, sort=False) -> PackedBatch
 pad_to_max(tokens, coords) -> PackedBatch    (the baseline: one example per row, padded)
+first_fit(lengths, max_len, sort=False) -> list of example-index lists, one per sequence
+layouts.bucket_batches(keys, lengths, tokens_per_batch | batch_size) -> list of index lists
+layouts.layout_packed / layout_pad_to_max / layout_buckets -> Layout(rows, slots, real, real_share)
 
 PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
     tokens       [S, L, D]  float; padding slots hold 0
@@ -22,7 +29,7 @@ PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
     segment_ids  [S, L]     long: index of the example in the input list (0..B-1), -1 at padding.
                             Global ids, so per-example conditioning is ``cond[segment_ids]``
                             (see ``PackedBatch.broadcast``).
-    padding      [S, L]     bool: True at padding slots (``valid = ~padding`` is the loss mask)
+    padding      [S, L]     bool: True at padding slots (``.valid = ~padding`` is the loss mask)
     locations    list of (sequence, start, length) per example, in input order
     grids        list of (nt, nh, nw) token grid per example before dropping
     keep         list of long [n_i] per example: indices of the kept tokens in the full grid
@@ -30,6 +37,8 @@ PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
     patch_size   (pt, ph, pw)
     .attention_mask()            -> bool [S, 1, L, L], True = may attend (block-diagonal)
     .unpack(outputs [S, L, D'])  -> list of [n_i, D'] per example (differentiable)
+    .flat_index()                -> long [sum n_i]: each example's slots in the flattened [S*L]
+    .real_share(), .lengths, .num_examples, .num_sequences, .max_len, .to(device)
     .broadcast(values [B, ...])  -> [S, L, ...]: each token gets its example's row; 0 at padding
     .unpatchify(outputs [S, L, C*pt*ph*pw]) -> (list of [C, t, h, w], list of bool [t, h, w]
                                                 masks: True where the token was kept)

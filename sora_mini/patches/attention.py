@@ -7,11 +7,11 @@ within their own image. On a CPU, ``F.scaled_dot_product_attention`` with a bool
 simplest exact choice; padding slots form a segment of their own, so no query row is fully
 masked (a fully masked row gives NaN in a hand-written softmax).
 
-No faster path is shipped: measured here (torch 2.14 CPU, 2 shared cores; 8 packed sequences of
-512 tokens, 4 heads of 64, ~40 examples), forward+backward of the attention took 64 ms with SDPA +
-mask, 67 ms with one SDPA call per example, 349 ms with nested jagged tensors; FlexAttention has
-no CPU backward and its eager forward took 117 ms against 17 ms (all equal to the mask to 1.2e-6).
-``benchmarks/bench_packing.py`` reruns the comparison.
+No faster path is shipped: none was reliably faster here (torch 2.14 CPU, 2 busy shared cores;
+``benchmarks/bench_packing.py``, forward+backward, all equal to the mask within 1e-6). One SDPA call
+per example took 0.7x-1.8x the mask's time on the small mix (4 x 512 slots) and 2.3x-4.2x on
+tiny's many short examples; nested jagged tensors 2.7x-9x; FlexAttention has no CPU backward in
+this torch, and its eager forward took about 7x the mask's.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def train_autoencoder_for_scale(scale: ScaleConfig | str, kind: str = DEFAULT_AU
     torch.manual_seed(seed)
     model = VideoAutoencoder(autoencoder_config(cfg, kind))
     batches = WorldBatches(cfg.world, c.batch_size, seed=seed, spatial_factor=model.spatial_factor,
-                           temporal_factor=model.temporal_factor)
+                           temporal_factor=model.temporal_factor, crop=c.train_crop)
     steps = c.train_steps if steps is None else steps
     path = autoencoder_path(run, kind) if run is not None else None
     t0 = time.perf_counter()

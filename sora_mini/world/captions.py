@@ -1,4 +1,4 @@
-"""The caption grammar: a scene spec -> a short or a detailed caption, and a caption -> its attributes.
+"""The caption grammar: a scene spec -> short or detailed caption, and a caption -> its attributes.
 
 Short captions state what each object is and how it moves::
 
@@ -23,8 +23,16 @@ import re
 from dataclasses import dataclass
 
 from sora_mini.world.spec import (
-    BACKGROUNDS, DIRECTIONS, EVENT_TIMES, PALETTE, REGIONS, SHAPES, SIZES, SPEEDS,
-    ObjectSpec, SceneSpec,
+    BACKGROUNDS,
+    DIRECTIONS,
+    EVENT_TIMES,
+    PALETTE,
+    REGIONS,
+    SHAPES,
+    SIZES,
+    SPEEDS,
+    ObjectSpec,
+    SceneSpec,
 )
 
 ATTRIBUTES = ("shape", "color", "size", "region", "motion", "direction", "speed", "direction2",
@@ -63,7 +71,7 @@ class CaptionObject:
 
 @dataclass(frozen=True)
 class CaptionSpec:
-    """What a caption says about a scene: its objects (in caption order) and maybe the background."""
+    """What a caption says about a scene: its objects (caption order) and maybe the background."""
 
     objects: tuple[CaptionObject, ...]
     background: str | None = None
@@ -80,14 +88,21 @@ class CaptionSpec:
             d2 = o.direction2
             if motion == "turn" and d2 is None:
                 d2 = "up" if (o.direction or "right") != "up" else "right"
-            objs.append(ObjectSpec(
-                shape=o.shape or "circle", color=color, size=o.size or "small",
-                region=o.region or "center", motion=motion,
-                direction=(o.direction or "right") if moving else None,
-                speed=(o.speed or "slowly") if moving else None,
-                direction2=d2 if motion == "turn" else None,
-                event_time=(o.event_time or "halfway through")
-                if motion in ("appear", "disappear", "turn") else None))
+            objs.append(
+                ObjectSpec(
+                    shape=o.shape or "circle",
+                    color=color,
+                    size=o.size or "small",
+                    region=o.region or "center",
+                    motion=motion,
+                    direction=(o.direction or "right") if moving else None,
+                    speed=(o.speed or "slowly") if moving else None,
+                    direction2=d2 if motion == "turn" else None,
+                    event_time=(o.event_time or "halfway through")
+                    if motion in ("appear", "disappear", "turn")
+                    else None,
+                )
+            )
         return SceneSpec(objects=objs, background=self.background or "black", seed=seed).validate()
 
 
@@ -97,14 +112,20 @@ class CaptionSpec:
 def _object_attributes(o: ObjectSpec) -> CaptionObject:
     moving = o.motion in ("move", "turn")
     return CaptionObject(
-        shape=o.shape, color=o.color, size=o.size, region=o.region, motion=o.motion,
-        direction=o.direction if moving else None, speed=o.speed if moving else None,
+        shape=o.shape,
+        color=o.color,
+        size=o.size,
+        region=o.region,
+        motion=o.motion,
+        direction=o.direction if moving else None,
+        speed=o.speed if moving else None,
         direction2=o.direction2 if o.motion == "turn" else None,
-        event_time=o.event_time if o.motion in ("appear", "disappear", "turn") else None)
+        event_time=o.event_time if o.motion in ("appear", "disappear", "turn") else None,
+    )
 
 
 def caption_attributes(spec: SceneSpec, kind: str = "detailed") -> CaptionSpec:
-    """The comparable attributes of ``spec``: all of them (``detailed``) or those a short caption states."""
+    """The comparable attributes of ``spec``: all (``detailed``) or those a short caption states."""
     if kind not in ("detailed", "short"):
         raise ValueError(f"unknown caption kind {kind!r}; use 'detailed' or 'short'")
     objs = tuple(_object_attributes(o) for o in spec.objects)
@@ -126,7 +147,11 @@ def _motion_phrase(o: ObjectSpec, detailed: bool) -> str:
     if o.motion in ("move", "turn"):
         phrase = f"moves {o.direction}" + (f" {o.speed}" if detailed else "")
         if o.motion == "turn":
-            phrase += f", then turns {o.direction2} {o.event_time}" if detailed else f", then {o.direction2}"
+            phrase += (
+                f", then turns {o.direction2} {o.event_time}"
+                if detailed
+                else f", then {o.direction2}"
+            )
         return phrase
     phrase = _VERBS[o.motion]
     if detailed and o.motion in ("appear", "disappear"):
@@ -136,8 +161,12 @@ def _motion_phrase(o: ObjectSpec, detailed: bool) -> str:
 
 def short_caption(spec: SceneSpec) -> str:
     """One clause per object: colour, shape and motion ("a red circle moves right, then up")."""
-    return _join([f"{_article(o.color)} {o.color} {o.shape} {_motion_phrase(o, False)}"
-                  for o in spec.objects])
+    return _join(
+        [
+            f"{_article(o.color)} {o.color} {o.shape} {_motion_phrase(o, False)}"
+            for o in spec.objects
+        ]
+    )
 
 
 def detailed_caption(spec: SceneSpec) -> str:
@@ -145,8 +174,10 @@ def detailed_caption(spec: SceneSpec) -> str:
     sentences = []
     for o in spec.objects:
         where = "in the center" if o.region == "center" else f"at the {o.region}"
-        sentences.append(f"{_article(o.size)} {o.size} {o.color} {o.shape} starts {where} "
-                         f"and {_motion_phrase(o, True)}.")
+        sentences.append(
+            f"{_article(o.size)} {o.size} {o.color} {o.shape} starts {where} "
+            f"and {_motion_phrase(o, True)}."
+        )
     sentences.append(f"the background is {spec.background}.")
     return " ".join(sentences)
 
@@ -164,18 +195,19 @@ _REGION_P, _DIR_P = _phrases(REGIONS), _phrases(DIRECTIONS)
 _SPEED_P, _TIME_P, _BG_P = _phrases(SPEEDS), _phrases(EVENT_TIMES), _phrases(BACKGROUNDS)
 _VERB_P = {("stays", "still"): "still", ("is", "still"): "still", ("stays",): "still",
            **{(v.split()[-1],): m for m, v in _VERBS.items() if m != "still"}}
-KNOWN_WORDS = frozenset(w for table in (_SHAPE_P, _COLOR_P, _SIZE_P, _REGION_P, _DIR_P, _SPEED_P,
-                                        _TIME_P, _BG_P, _VERB_P) for p in table for w in p
-                        ) | set(_FILLER) | set(_ALIASES)
+_TABLES = (_SHAPE_P, _COLOR_P, _SIZE_P, _REGION_P, _DIR_P, _SPEED_P, _TIME_P, _BG_P, _VERB_P)
+KNOWN_WORDS = frozenset(w for table in _TABLES for p in table for w in p) | {*_FILLER, *_ALIASES}
 
 
 def vocabulary() -> str:
     """The words a caption may use, grouped (for error messages and documentation)."""
-    return (f"shapes: {', '.join(SHAPES)}; colours: {', '.join(PALETTE)}; sizes: {', '.join(SIZES)}; "
-            f"regions: {', '.join(REGIONS)}; motions: stays still, moves DIRECTION [SPEED] "
-            f"[, then DIRECTION [TIME]], falls, grows, shrinks, appears [TIME], disappears [TIME]; "
-            f"directions: {', '.join(DIRECTIONS)}; speeds: {', '.join(SPEEDS)}; "
-            f"times: {', '.join(EVENT_TIMES)}; backgrounds: {', '.join(BACKGROUNDS)}")
+    return (
+        f"shapes: {', '.join(SHAPES)}; colours: {', '.join(PALETTE)}; sizes: {', '.join(SIZES)}; "
+        f"regions: {', '.join(REGIONS)}; motions: stays still, moves DIRECTION [SPEED] "
+        f"[, then DIRECTION [TIME]], falls, grows, shrinks, appears [TIME], disappears [TIME]; "
+        f"directions: {', '.join(DIRECTIONS)}; speeds: {', '.join(SPEEDS)}; "
+        f"times: {', '.join(EVENT_TIMES)}; backgrounds: {', '.join(BACKGROUNDS)}"
+    )
 
 
 class _Parser:
@@ -184,8 +216,10 @@ class _Parser:
         raw = re.findall(r"[a-z]+|[,.;]|[^\sa-z,.;]+", text.lower())
         unknown = [w for w in raw if w not in KNOWN_WORDS and w not in ",.;"]
         if unknown:
-            raise CaptionError(f"unknown words {sorted(set(unknown))} in caption {text!r}; "
-                               f"use only the vocabulary: {vocabulary()}")
+            raise CaptionError(
+                f"unknown words {sorted(set(unknown))} in caption {text!r}; "
+                f"use only the vocabulary: {vocabulary()}"
+            )
         self.toks = [_ALIASES.get(w, w) for w in raw]
         self.i = 0
 
@@ -202,7 +236,7 @@ class _Parser:
     def match(self, table: dict):
         """Longest phrase of ``table`` at the cursor -> (found, value)."""
         for n in (2, 1):
-            key = tuple(self.toks[self.i:self.i + n])
+            key = tuple(self.toks[self.i : self.i + n])
             if len(key) == n and key in table:
                 self.i += n
                 return True, table[key]
@@ -211,8 +245,10 @@ class _Parser:
     def fail(self, expected: str):
         at = self.peek()
         where = f"at {at!r} (word {self.i + 1})" if at is not None else "at the end"
-        raise CaptionError(f"cannot parse caption {self.text!r} {where}: expected {expected}; "
-                           f"vocabulary: {vocabulary()}")
+        raise CaptionError(
+            f"cannot parse caption {self.text!r} {where}: expected {expected}; "
+            f"vocabulary: {vocabulary()}"
+        )
 
     # -- grammar --------------------------------------------------------------------------------
     def caption(self) -> CaptionSpec:
@@ -258,7 +294,7 @@ class _Parser:
         found, shape = self.match(_SHAPE_P)
         if not found:
             self.fail(f"a shape ({', '.join(SHAPES)})")
-        attrs = dict(shape=shape, color=color, size=size)
+        attrs = {"shape": shape, "color": color, "size": size}
         attrs["region"] = self.region()
         self.eat("and")
         attrs.update(self.motion())
@@ -315,5 +351,7 @@ def parse_caption(text: str) -> CaptionSpec:
     Raises ``CaptionError`` (a ``ValueError``) naming unknown words, or where the grammar broke.
     """
     if not isinstance(text, str) or not text.strip():
-        raise CaptionError(f"a caption is a non-empty string, got {text!r}; e.g. 'a red circle moves right'")
+        raise CaptionError(
+            f"a caption is a non-empty string, got {text!r}; e.g. 'a red circle moves right'"
+        )
     return _Parser(text).caption()

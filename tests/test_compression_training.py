@@ -1,0 +1,136 @@
+"""Autoencoder training, latent scaling, save -> load, metrics and the get-or-train artifact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sora_mini.compression import AutoencoderConfig, VideoAutoencoder
+from sora_mini.compression.data import smooth_random_video, to_model_input, to_uint8_video
+from sora_mini.compression.metrics import evaluate_autoencoder, temporal_flicker
+from sora_mini.compression.training import compute_scale_factor, train_autoencoder
+from sora_mini.train.artifacts import (autoencoder_config, autoencoder_path, get_autoencoder,
+                                       load_autoencoder)
+from sora_mini.train.checkpoint import load_checkpoint, save_checkpoint
+
+torch.set_num_threads(1)
+
+
+def tiny(bottleneck="kl", arch="3d"):
+    torch.manual_seed(0)
+    return VideoAutoencoder(AutoencoderConfig(arch=arch, bottleneck=bottleneck, temporal_factor=1 if arch == "2d" else 2,
+                                              latent_channels=4, base_channels=8, codebook_size=32,
+                                              fsq_levels=(5, 5, 5, 5)))
+
+
+def test_overfit_one_video():
+    """A tiny 3D KL autoencoder learns to reconstruct one video well (the loop and model work)."""
+    video = smooth_random_video(5, 16, 16, seed=1).unsqueeze(0)  # [1, 3, 5, 16, 16]
+    model = tiny("kl")
+    before = evaluate_autoencoder(model, [video[0]])["psnr"]
+    hist = train_autoencoder(model, lambda step: video, steps=200, lr=3e-3, progress=False,
+                             precision="fp32")
+    after = evaluate_autoencoder(model, [video[0]])["psnr"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert after > 28.0 and after > before + 10, (before, after)
+
+
+@pytest.mark.parametrize("bottleneck", ["kl", "vq", "fsq"])
+def test_save_then_load_gives_identical_outputs(tmp_path, bottleneck):
+    model = tiny(bottleneck)
+    x = smooth_random_video(5, 16, 24).unsqueeze(0)
+    model.train()(x)  # one training forward: VQ codebook init and EMA buffers change
+    model.eval()
+    model.scale_factor.fill_(0.7)
+    save_checkpoint(tmp_path / "ae", model.state_dict(), model.config.to_dict())
+    state, config, _ = load_checkpoint(tmp_path / "ae")
+    loaded = VideoAutoencoder(AutoencoderConfig.from_dict(config))
+    loaded.load_state_dict(state)
+    loaded.eval()
+    assert loaded.config == model.config
+    assert torch.equal(loaded.encode(x), model.encode(x))
+    assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
+
+
+def test_scale_factor_gives_unit_variance_latents():
+    model = tiny("kl").eval()
+    videos = [smooth_random_video(5, 16, 16, seed=s) for s in range(4)]
+    s = compute_scale_factor(model, videos)
+    z = torch.cat([model.encode(v.unsqueeze(0)).flatten() for v in videos])
+    assert z.std().item() == pytest.approx(1.0, rel=1e-4)
+    assert model.scale_factor.item() == pytest.approx(s)
+    # decode undoes the scale: same video as decoding the raw latent
+    x = videos[0].unsqueeze(0)
+    raw = model.bottleneck.latent(model.features(x))
+    torch.testing.assert_close(model.decode(model.encode(x)), model.decode_unscaled(raw))
+
+
+def test_uint8_round_trip_and_flicker():
+    video = (np.random.default_rng(0).random((5, 8, 8, 3)) * 255).astype(np.uint8)
+    x = to_model_input(video)
+    assert x.shape == (1, 3, 5, 8, 8) and x.min() >= -1 and x.max() <= 1
+    assert np.array_equal(to_uint8_video(x[0]), video)
+    assert temporal_flicker(video, video) == 0.0
+    # a constant offset on every frame is not flicker; one changed frame is
+    shifted = np.clip(video.astype(int) + 0, 0, 255).astype(np.uint8)
+    assert temporal_flicker(video, shifted) == 0.0
+    jumpy = video.copy()
+    jumpy[2] = 255 - jumpy[2]
+    assert temporal_flicker(video, jumpy) > 10
+    with pytest.raises(ValueError, match="2 frames"):
+        temporal_flicker(video[:1], video[:1])
+
+
+def test_metrics_of_a_quantized_model_report_rate_and_usage():
+    model = tiny("vq").eval()
+    videos = [smooth_random_video(5, 16, 16, seed=s) for s in range(2)]
+    out = evaluate_autoencoder(model, videos)
+    # 3 latent frames x 4 x 4 positions of log2(32) = 5 bits over 5 x 16 x 16 pixels
+    assert out["bits_per_pixel"] == pytest.approx(5 * 3 * 4 * 4 / (5 * 16 * 16))
+    assert 0 < out["codebook_usage"] <= 1 and out["perplexity"] >= 1
+    assert out["compression_ratio"] == pytest.approx(3 * 5 * 16 * 16 / (4 * 3 * 4 * 4))
+
+
+def test_configs_at_a_scale_share_one_latent_size():
+    c3, c2 = autoencoder_config("small", "3d_kl"), autoencoder_config("small", "2d_kl")
+    m3, m2 = VideoAutoencoder(c3), VideoAutoencoder(c2)
+    t, h, w = 33, 32, 32
+    n3, n2 = np.prod(m3.latent_shape(t, h, w)), np.prod(m2.latent_shape(t, h, w))
+    assert abs(n3 - n2) / n3 < 0.15  # 1 + (T-1)/k latent frames vs T, channels scaled by k
+    fsq = autoencoder_config("small", "3d_fsq")
+    assert len(fsq.fsq_levels) == fsq.latent_channels == c3.latent_channels
+
+
+def test_get_autoencoder_trains_once_then_loads(tmp_path):
+    m1 = get_autoencoder("tiny", run_dir=tmp_path, kind="2d_fsq", progress=False)
+    path = autoencoder_path(tmp_path / "tiny", "2d_fsq")
+    assert path.with_suffix(".json").exists() or path.with_name(path.name + ".json").exists()
+    stamp = path.with_name(path.name + ".safetensors").stat().st_mtime_ns
+    m2 = get_autoencoder("tiny", run_dir=tmp_path, kind="2d_fsq")
+    assert path.with_name(path.name + ".safetensors").stat().st_mtime_ns == stamp  # not retrained
+    x = smooth_random_video(5, 32, 32).unsqueeze(0)
+    assert torch.equal(m1.encode(x), m2.encode(x))
+    assert m2.train_info["kind"] == "2d_fsq" and m2.scale_factor.item() != 1.0
+    with pytest.raises(FileNotFoundError, match="get_autoencoder"):
+        load_autoencoder(tmp_path / "tiny", kind="3d_vq")
+    with pytest.raises(ValueError, match="unknown autoencoder kind"):
+        load_autoencoder(tmp_path / "tiny", kind="3d_lfq")
+
+
+def test_world_batches_are_deterministic_crops_of_native_videos():
+    from sora_mini.compression.data import WorldBatches
+    from sora_mini.config import get_config
+
+    world = get_config("tiny").world
+    batches = WorldBatches(world, batch_size=2, seed=3, spatial_factor=4, temporal_factor=4,
+                           crop=(5, 32, 32))
+    for step in range(6):
+        x = batches(step)
+        b, c, t, h, w = x.shape
+        assert (b, c) == (2, 3) and t in (1, 5) and h <= 32 and w <= 32 and h % 4 == 0 == w % 4
+        assert x.min() >= -1 and x.max() <= 1
+        assert torch.equal(x, batches(step))  # a resumed run sees the same batch
+    full = WorldBatches(world, batch_size=2, seed=3, spatial_factor=4, temporal_factor=4)
+    sizes = {tuple(full(s).shape[2:]) for s in range(12)}
+    assert any(h > 32 or w > 32 for _, h, w in sizes)  # without a crop: native sizes
