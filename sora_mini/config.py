@@ -156,7 +156,7 @@ PRESETS: dict[str, ScaleConfig] = {
                                   image_batch_size=48, image_train_steps=1200, image_lr=1e-3,
                                   eval_samples=64),
         model=ModelConfig(hidden_size=256, depth=8, num_heads=4, ablation_hidden=64, ablation_depth=4,
-                          ablation_steps=300, ablation_batch=16, ablation_train_videos=1024, ablation_eval_videos=32,
+                          ablation_steps=1000, ablation_batch=16, ablation_train_videos=1024, ablation_eval_videos=24,
                           ablation_sample_steps=16),
         train=TrainConfig(steps=5000, batch_size=16, lr=3e-4, log_every=50),
     ),

@@ -62,6 +62,13 @@ def _moves_away_from_walls(region: str, direction: str) -> bool:
                 or (dy < 0 and cy < 0.3) or (dy > 0 and cy > 0.7))
 
 
+def _mirror_images(direction: str) -> set[str]:
+    """``direction`` and its reflections at vertical and horizontal walls (what bounces can make of it)."""
+    dx, dy = DIRECTIONS[direction]
+    flips = {(sx * dx, sy * dy) for sx in (1, -1) for sy in (1, -1)}
+    return {d for d, v in DIRECTIONS.items() if any(abs(v[0] - f[0]) + abs(v[1] - f[1]) < 1e-6 for f in flips)}
+
+
 def _apart(a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
     """Boxes ``(x, y, r)`` (fractions) do not touch in a square frame, hence in any frame."""
     need = a[2] + b[2] + GAP
@@ -104,7 +111,11 @@ def _sample_object(rng, color: str, motions, taken: list[tuple[float, float, flo
             if motion == "turn":
                 # the second direction also leads away from the start walls (a turn straight into
                 # a wall would be an instant bounce, read as the opposite direction)
-                obj.direction2 = _pick(rng, [d for d in DIRECTIONS if d != obj.direction
+                # ... and is never a mirror image of the first: bounces before the turn flip the
+                # heading to one of its mirror images (which depends on the size and duration), and
+                # a turn onto the current heading or a mirror of it reads as nothing or a bounce
+                mirrors = _mirror_images(obj.direction)
+                obj.direction2 = _pick(rng, [d for d in DIRECTIONS if d not in mirrors
                                              and _moves_away_from_walls(region, d)])
         if motion in ("appear", "disappear", "turn"):
             obj.event_time = _pick(rng, EVENT_TIMES)
