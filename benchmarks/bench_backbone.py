@@ -12,6 +12,8 @@ Figures, side by side in one run on this CPU:
 (2) model FLOP/s of our bf16 training step (FLOPs counted by ``torch.utils.flop_counter``) over
     this machine's bf16 matmul FLOP/s (best square [2048, 2048] matmul), both measured in the same
     process, the matmul before and after the steps.
+(3) both again with one thread (bf16): on a machine shared with other jobs, two threads that wait
+    for each other at every op barrier make the default-thread figures swing by 2x or more.
 Targets: ours at least as fast as Latte; achieved / matmul >= 0.5.
 Run: ``.venv/bin/python benchmarks/bench_backbone.py`` (``main(quick=True)``: a smaller model).
 """
@@ -60,6 +62,8 @@ def worker(kind: str, precision: str, c: dict, count_flops: bool) -> dict:
 
     import torch
 
+    if c.get("threads"):
+        torch.set_num_threads(int(c["threads"]))
     torch.manual_seed(0)
     model = _build(kind, c).train()
     B = c["batch"]
@@ -147,8 +151,17 @@ def main(quick: bool = False) -> dict:
                step_gflop=res["bf16"]["ours"]["flops"] / 1e9)
     print(f"  ours bf16: {res['step_gflop']:.1f} GFLOP per step -> {achieved / 1e9:.1f} GFLOP/s achieved; "
           f"bf16 matmul {peak / 1e9:.1f} GFLOP/s; ratio {res['mfu']:.2f} (target >= 0.5)")
+    one = {**c, "threads": 1}
+    ours1, latte1 = _run("ours", "bf16", one, count_flops=True), _run("latte", "bf16", one)
+    res["bf16_1thread"] = {"ours": ours1, "latte": latte1, "speedup": latte1["step_s"] / ours1["step_s"],
+                           "mfu": ours1["flops"] / ours1["step_s"] / ours1["matmul_flops"]}
+    print(f"  1 thread, bf16: ours {ours1['step_s'] * 1e3:8.1f} ms/step | Latte {latte1['step_s'] * 1e3:8.1f} ms/step "
+          f"| Latte/ours time {res['bf16_1thread']['speedup']:.2f}x | ours {ours1['flops'] / ours1['step_s'] / 1e9:.1f} "
+          f"GFLOP/s of {ours1['matmul_flops'] / 1e9:.1f} matmul: ratio {res['bf16_1thread']['mfu']:.2f}")
     print(f"  target ours >= Latte speed: fp32 {'met' if res['fp32']['speedup'] >= 1 else 'NOT met'}, "
-          f"bf16 {'met' if res['bf16']['speedup'] >= 1 else 'NOT met'}; threads {res['bf16']['ours']['threads']}")
+          f"bf16 {'met' if res['bf16']['speedup'] >= 1 else 'NOT met'}, 1-thread bf16 "
+          f"{'met' if res['bf16_1thread']['speedup'] >= 1 else 'NOT met'}; default threads "
+          f"{res['bf16']['ours']['threads']}")
     return res
 
 

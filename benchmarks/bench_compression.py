@@ -43,9 +43,8 @@ def main(quick: bool = False) -> dict:
                 x = torch.rand(b, 3, t, h, w) * 2 - 1
                 row = {"kind": kind, "size": [t, h, w], "batch": b}
                 for prec in ("fp32", "bf16"):
-                    def run():
-                        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                             enabled=prec == "bf16"):
+                    def run(model=model, x=x, bf16=prec == "bf16"):
+                        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                             model.decode(model.encode(x))
                     row[f"{prec}_videos_per_s"] = round(b / _time(run, repeat), 2)
                 row["bf16_speedup"] = round(row["bf16_videos_per_s"] / row["fp32_videos_per_s"], 2)

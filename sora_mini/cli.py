@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _cmd_world(args) -> dict:
@@ -23,7 +24,7 @@ def _cmd_world(args) -> dict:
     from sora_mini.world.spec import SceneSpec
 
     if args.spec:
-        text = open(args.spec).read() if not args.spec.lstrip().startswith("{") else args.spec
+        text = args.spec if args.spec.lstrip().startswith("{") else Path(args.spec).read_text()
         spec = SceneSpec.from_json(text)
     else:
         spec = sample_spec(args.seed)

@@ -38,6 +38,9 @@ class CompressionConfig:
     latent_channels: int = 4  # of the 3D model; the 2D one gets latent_channels / temporal_factor
     base_channels: int = 16
     num_blocks: int = 1  # residual blocks per resolution level
+    mid_blocks: int = 1  # residual blocks at the latent resolution
+    deep_mult: int = 2  # width below the patch grid = base_channels * deep_mult
+    frame_levels: int = 1  # 3D: the finest level's blocks are per frame (faster; learns like 2D)
     patch: int = 2  # pixel-unshuffle before the first convolution
     kl_weight: float = 1e-6  # KL per latent element vs. pixel MSE (LDM's "small KL weight")
     codebook_size: int = 256  # VQ codes
@@ -138,6 +141,7 @@ PRESETS: dict[str, ScaleConfig] = {
         name="tiny",
         description="every code path runs in minutes on 2 CPU cores; numbers are not meaningful",
         expected_time="minutes on 2 CPU cores",
+        compression=CompressionConfig(base_channels=8, codebook_size=64, train_steps=12, batch_size=2),
     ),
     "small": ScaleConfig(
         name="small",
@@ -149,7 +153,9 @@ PRESETS: dict[str, ScaleConfig] = {
             train_videos=4096,
             eval_videos=256,
         ),
-        compression=CompressionConfig(base_channels=32, train_steps=3000, batch_size=8, lr=1e-3),
+        # measured: 4000 steps of 3D KL ~15-20 min on one shared CPU thread (see notebook 01)
+        compression=CompressionConfig(temporal_factor=2, latent_channels=8, base_channels=32,
+                                      codebook_size=256, train_steps=4000, batch_size=4, lr=1e-3),
         patches=PatchConfig(pack_length=512),
         diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, toy_batch_size=1024, toy_lr=3e-3,
                                   image_size=16, image_train_size=4096, image_channels=32,
@@ -170,7 +176,9 @@ PRESETS: dict[str, ScaleConfig] = {
             train_videos=65536,
             eval_videos=1024,
         ),
-        compression=CompressionConfig(base_channels=64, train_steps=20000, batch_size=16, lr=5e-4),
+        compression=CompressionConfig(temporal_factor=4, latent_channels=16, base_channels=64,
+                                      codebook_size=1024, train_crop=(17, 64, 64), train_steps=20000,
+                                      batch_size=16, lr=5e-4),
         patches=PatchConfig(pack_length=2048),
         diffusion=DiffusionConfig(sample_steps=50, toy_steps=5000, toy_batch_size=1024, toy_lr=3e-3,
                                   image_size=32, image_train_size=16384, image_channels=64,

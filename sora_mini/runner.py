@@ -113,7 +113,7 @@ def run_benchmarks(only: list[str] | None = None, quick: bool = False, run_dir_n
         try:
             spec.loader.exec_module(module)
             figures = module.main(quick=quick)
-        except Exception as e:  # one broken benchmark must not hide the others' figures
+        except Exception as e:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
             print(f"benchmark {name} FAILED: {type(e).__name__}: {e}", file=sys.stderr)
             failed.append(name)
             continue

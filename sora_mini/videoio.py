@@ -104,7 +104,7 @@ def gif_bytes(video, fps: float = 8) -> bytes:
     arr = as_video_array(video)
     frames = [Image.fromarray(f) for f in arr]
     buf = io.BytesIO()
-    duration = max(20, int(round(1000 / fps)))
+    duration = max(20, round(1000 / fps))
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration,
                    loop=0, optimize=False, disposal=1, comment=f"sora_mini frame_ms={duration}".encode())
     return buf.getvalue()

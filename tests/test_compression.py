@@ -80,6 +80,9 @@ def test_native_aspect_ratios_need_no_resizing():
 def test_encoder_is_causal(tf, bottleneck):
     """Changing frame k leaves the latents of every latent frame before k's unchanged."""
     model = small_model("3d", bottleneck, tf=tf)
+    with torch.no_grad():  # the init ignores past frames (and zero-inits residual branches): perturb
+        for p in model.parameters():  # every weight so that each causal tap really is in play
+            p.add_(0.1 * torch.randn_like(p))
     if bottleneck == "vq":  # give the codebook data-dependent codes first
         model.train()(torch.randn(1, 3, 1 + 2 * tf, 16, 16))
         model.eval()
@@ -98,6 +101,9 @@ def test_encoder_is_causal(tf, bottleneck):
 
 def test_decoder_is_causal():
     model = small_model("3d", "kl", tf=2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
     z = torch.randn(1, 4, 4, 4, 4)
     y = model.decode(z)
     z2 = z.clone()

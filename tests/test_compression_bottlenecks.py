@@ -9,7 +9,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora_mini.compression import FSQ, DiagonalGaussian, KLBottleneck, VectorQuantizer, code_statistics
+from sora_mini.compression import (
+    FSQ,
+    DiagonalGaussian,
+    KLBottleneck,
+    VectorQuantizer,
+    code_statistics,
+)
 
 torch.set_num_threads(1)
 

@@ -103,3 +103,32 @@ def test_runner_names_failing_cell(tmp_path):
     assert partial.exists()  # the partial notebook is kept
     timings = json.loads((partial.parent / "timings.json").read_text())
     assert timings["notebooks"][0]["status"] == "failed"
+
+
+def test_cli_world_then_evaluate(tmp_path, capsys):
+    from sora_mini.cli import main
+
+    out = tmp_path / "clip.gif"
+    main(["world", "--seed", "3", "--height", "36", "--width", "64", "--frames", "16", "--out", str(out)])
+    world = json.loads(capsys.readouterr().out)
+    assert world["shape"] == [16, 36, 64, 3] and out.exists()
+    assert set(world) >= {"short_caption", "detailed_caption", "spec"}
+    main(["evaluate", str(out), "--caption", world["detailed_caption"]])
+    result = json.loads(capsys.readouterr().out)
+    assert result["adherence"]["overall"] == 1.0
+    assert len(result["detected"]) == len(world["spec"]["objects"])
+    assert {"physics", "consistency", "framing"} <= set(result)
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    from sora_mini.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["world", "--spec", '{"objects": [{"shape": "hexagon", "color": "red"}]}'])
+    assert e.value.code == 2 and "hexagon" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["world", "--height", "8"])
+    assert e.value.code == 2 and "16" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(tmp_path / "none.gif"), "--caption", "a red circle"])
+    assert e.value.code == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -118,7 +119,7 @@ def test_lr_schedule_warms_up_then_decays():
     cfg = TrainerConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
     f = [lr_factor(s, cfg) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert all(a >= b for a, b in itertools.pairwise(f[10:]))
     assert f[-1] == pytest.approx(0.1, abs=0.01)
 
 

@@ -6,13 +6,21 @@ VQ (EMA codebook) or FSQ bottleneck, their training, metrics and latent scaling.
 ``sora_mini.train.artifacts.get_autoencoder``.
 """
 
-from sora_mini.compression.autoencoder import (ARCHS, BOTTLENECKS, AutoencoderConfig, AutoencoderOutput,
-                                               VideoAutoencoder, make_bottleneck)
+from sora_mini.compression.autoencoder import (
+    ARCHS,
+    BOTTLENECKS,
+    AutoencoderConfig,
+    AutoencoderOutput,
+    VideoAutoencoder,
+    make_bottleneck,
+)
 from sora_mini.compression.bottleneck import BottleneckOutput, code_statistics
 from sora_mini.compression.fsq import FSQ
 from sora_mini.compression.kl import DiagonalGaussian, KLBottleneck
 from sora_mini.compression.vq import VectorQuantizer
 
-__all__ = ["ARCHS", "BOTTLENECKS", "AutoencoderConfig", "AutoencoderOutput", "BottleneckOutput",
-           "DiagonalGaussian", "FSQ", "KLBottleneck", "VectorQuantizer", "VideoAutoencoder",
-           "code_statistics", "make_bottleneck"]
+__all__ = [
+    "ARCHS", "BOTTLENECKS", "FSQ", "AutoencoderConfig", "AutoencoderOutput", "BottleneckOutput",
+    "DiagonalGaussian", "KLBottleneck", "VectorQuantizer", "VideoAutoencoder", "code_statistics",
+    "make_bottleneck",
+]

@@ -37,6 +37,9 @@ class AutoencoderConfig:
     base_channels: int = 16
     num_blocks: int = 1
     patch: int = 2  # pixel-unshuffle before the first convolution (part of the spatial factor)
+    mid_blocks: int = 1  # residual blocks at the latent resolution (cheap depth)
+    deep_mult: int = 2  # width below the patch grid = base_channels * deep_mult
+    frame_levels: int = 0  # 3D only: the finest levels' blocks see one frame at a time
     kl_weight: float = 1e-6
     codebook_size: int = 512
     vq_decay: float = 0.99
@@ -106,9 +109,10 @@ class VideoAutoencoder(nn.Module):
         self.config = config
         dims = 3 if config.arch == "3d" else 2
         self.bottleneck = make_bottleneck(config)
-        kw = dict(base_channels=config.base_channels, spatial_factor=config.spatial_factor,
-                  temporal_factor=config.temporal_factor, num_blocks=config.num_blocks,
-                  patch=config.patch)
+        kw = {"base_channels": config.base_channels, "spatial_factor": config.spatial_factor,
+              "temporal_factor": config.temporal_factor, "num_blocks": config.num_blocks,
+              "patch": config.patch, "mid_blocks": config.mid_blocks, "deep_mult": config.deep_mult,
+              "frame_levels": config.frame_levels}
         self.encoder = Encoder(dims, self.bottleneck.in_channels, **kw)
         self.decoder = Decoder(dims, config.latent_channels, **kw)
         if config.bottleneck == "kl":

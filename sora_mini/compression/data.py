@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from sora_mini.world.datasets import BucketBatchSampler, WorldDataset, to_model_video
+from sora_mini.world.datasets import BucketBatchSampler, WorldDataset
 
 
 def to_model_input(video) -> torch.Tensor:

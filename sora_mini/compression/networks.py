@@ -20,20 +20,29 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .layers import (Downsample2d, Downsample3d, FrameNorm, ResBlock, Upsample2d, Upsample3d,
-                     conv2d, conv3d)
+from .layers import (
+    Downsample2d,
+    Downsample3d,
+    FrameNorm,
+    ResBlock,
+    Upsample2d,
+    Upsample3d,
+    conv2d,
+    conv3d,
+    frame_conv3d,
+)
 
 
 def _log2(factor: int, what: str) -> int:
-    n = int(round(math.log2(factor))) if factor >= 1 else -1
+    n = round(math.log2(factor)) if factor >= 1 else -1
     if n < 0 or 2**n != factor:
         raise ValueError(f"{what} compression {factor} must be a power of 2 (1, 2, 4, 8)")
     return n
 
 
-def channel_widths(base_channels: int, levels: int) -> list[int]:
-    """Widths per resolution level: ``base`` at the patch grid, doubled once, then kept (1, 2, 2...)."""
-    return [base_channels * (1 if i == 0 else 2) for i in range(levels + 1)]
+def channel_widths(base_channels: int, levels: int, deep_mult: int = 2) -> list[int]:
+    """Widths per resolution level: ``base`` at the patch grid, ``base * deep_mult`` below it."""
+    return [base_channels * (1 if i == 0 else deep_mult) for i in range(levels + 1)]
 
 
 def pixel_unshuffle(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -50,6 +59,15 @@ def pixel_shuffle(x: torch.Tensor, p: int) -> torch.Tensor:
     return rearrange(x, "n (c p1 p2) h w -> n c (h p1) (w p2)", p1=p, p2=p)
 
 
+def level_convs(dims: int, n_levels: int, frame_levels: int) -> list:
+    """The convolution of each level: 2D, or causal 3D except the ``frame_levels`` finest levels,
+    whose blocks see one frame at a time (time is then mixed by the strided temporal convolutions
+    and by the coarser levels, where a 3D convolution costs 1/4 per level)."""
+    if dims == 2:
+        return [conv2d] * (n_levels + 1)
+    return [frame_conv3d if i < frame_levels else conv3d for i in range(n_levels + 1)]
+
+
 def patch_and_levels(spatial_factor: int, temporal_factor: int, patch: int) -> tuple[int, int]:
     """``(levels, time_levels)``: strided downsamplings in space and in time after the patch reshape."""
     s, k, p = _log2(spatial_factor, "spatial"), _log2(temporal_factor, "temporal"), _log2(patch, "patch")
@@ -59,7 +77,7 @@ def patch_and_levels(spatial_factor: int, temporal_factor: int, patch: int) -> t
 
 
 class Encoder(nn.Module):
-    """``unshuffle -> conv_in -> [ResBlock x n, Down] per level -> ResBlock -> norm, SiLU, conv_out``.
+    """``unshuffle -> conv_in -> [ResBlock x n, Down] per level -> ResBlock x m -> norm, SiLU, conv_out``.
 
     ``dims=2``: ``[N, 3, H, W] -> [N, out, H/s, W/s]``.
     ``dims=3``: ``[B, 3, T, H, W] -> [B, out, 1 + (T-1)/k, H/s, W/s]``.
@@ -67,25 +85,28 @@ class Encoder(nn.Module):
 
     def __init__(self, dims: int, out_channels: int, base_channels: int = 16,
                  spatial_factor: int = 4, temporal_factor: int = 1, num_blocks: int = 1,
-                 patch: int = 2, in_channels: int = 3):
+                 patch: int = 2, mid_blocks: int = 1, deep_mult: int = 2, frame_levels: int = 0,
+                 in_channels: int = 3):
         super().__init__()
         levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch)
         if dims == 2 and time_levels:
             raise ValueError("a 2D (per-frame) encoder cannot compress time; use temporal_factor=1")
-        conv = conv3d if dims == 3 else conv2d
-        widths = channel_widths(base_channels, max(levels, time_levels))
+        n = max(levels, time_levels)
+        convs = level_convs(dims, n, frame_levels)
+        widths = channel_widths(base_channels, n, deep_mult)
         self.patch = patch
-        self.conv_in = conv(in_channels * patch * patch, widths[0])
+        self.conv_in = convs[0](in_channels * patch * patch, widths[0])
         stages = []
-        for i in range(max(levels, time_levels)):
-            blocks = [ResBlock(widths[i], widths[i], conv) for _ in range(num_blocks)]
+        for i in range(n):
+            blocks = [ResBlock(widths[i], widths[i], convs[i]) for _ in range(num_blocks)]
             down = (Downsample3d(widths[i], widths[i + 1], spatial=i < levels, temporal=i < time_levels)
                     if dims == 3 else Downsample2d(widths[i], widths[i + 1]))
             stages.append(nn.Sequential(*blocks, down))
         self.stages = nn.Sequential(*stages)
-        self.mid = ResBlock(widths[-1], widths[-1], conv)
+        # the latent resolution is the cheapest place for depth: 1/s^2 (and 1/k) of the voxels
+        self.mid = nn.Sequential(*[ResBlock(widths[-1], widths[-1], convs[-1]) for _ in range(mid_blocks)])
         self.norm_out = FrameNorm(widths[-1])
-        self.conv_out = conv(widths[-1], out_channels)
+        self.conv_out = convs[-1](widths[-1], out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv_in(pixel_unshuffle(x, self.patch))  # [.., w0, (T), H/p, W/p]
@@ -94,7 +115,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Mirror of :class:`Encoder`: ``conv_in -> ResBlock -> [Up, ResBlock x n] per level -> conv_out
+    """Mirror of :class:`Encoder`: ``conv_in -> ResBlock x m -> [Up, ResBlock x n] per level -> conv_out
     -> shuffle``.
 
     The last ``log2(k)`` upsamplings (nearest the pixels) also double time, so decoding is causal
@@ -104,23 +125,26 @@ class Decoder(nn.Module):
 
     def __init__(self, dims: int, in_channels: int, base_channels: int = 16,
                  spatial_factor: int = 4, temporal_factor: int = 1, num_blocks: int = 1,
-                 patch: int = 2, out_channels: int = 3):
+                 patch: int = 2, mid_blocks: int = 1, deep_mult: int = 2, frame_levels: int = 0,
+                 out_channels: int = 3):
         super().__init__()
         levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch)
-        conv = conv3d if dims == 3 else conv2d
-        widths = channel_widths(base_channels, max(levels, time_levels))
+        n = max(levels, time_levels)
+        convs = level_convs(dims, n, frame_levels)
+        widths = channel_widths(base_channels, n, deep_mult)
         self.patch = patch
-        self.conv_in = conv(in_channels, widths[-1])
-        self.mid = ResBlock(widths[-1], widths[-1], conv)
+        self.conv_in = convs[-1](in_channels, widths[-1])
+        # the latent resolution is the cheapest place for depth: 1/s^2 (and 1/k) of the voxels
+        self.mid = nn.Sequential(*[ResBlock(widths[-1], widths[-1], convs[-1]) for _ in range(mid_blocks)])
         stages = []
-        for i in reversed(range(max(levels, time_levels))):  # level i + 1 -> level i
+        for i in reversed(range(n)):  # level i + 1 -> level i
             up = (Upsample3d(widths[i + 1], widths[i], spatial=i < levels, temporal=i < time_levels)
                   if dims == 3 else Upsample2d(widths[i + 1], widths[i]))
-            blocks = [ResBlock(widths[i], widths[i], conv) for _ in range(num_blocks)]
+            blocks = [ResBlock(widths[i], widths[i], convs[i]) for _ in range(num_blocks)]
             stages.append(nn.Sequential(up, *blocks))
         self.stages = nn.Sequential(*stages)
         self.norm_out = FrameNorm(widths[0])
-        self.conv_out = conv(widths[0], out_channels * patch * patch)
+        self.conv_out = convs[0](widths[0], out_channels * patch * patch)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.conv_in(z))  # [.., w_L, (t), h, w]

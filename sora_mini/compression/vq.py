@@ -16,7 +16,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .bottleneck import BottleneckOutput, channels_last_rows, code_statistics, rows_to_channels_first
+from .bottleneck import (
+    BottleneckOutput,
+    channels_last_rows,
+    code_statistics,
+    rows_to_channels_first,
+)
 
 
 def _all_reduce(t: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Shapes: ``DiT(x [B, C, H, W], t [B] (0..999), y [B] long) -> [B, C_out, H, W]`` (C_out = 2C with
 learned sigma). State-dict names and shapes match the official checkpoints, so
-``DiT_models["DiT-XL/2"]().load_state_dict(torch.load("DiT-XL-2-256x256.pt"), strict=True)`` works.
+``DiT_models["DiT-XL/2"]().load_state_dict(torch.load("DiT-XL-2-256x256.pt", weights_only=True), strict=True)`` works.
 ``forward_packed`` runs several images of different sizes packed into rows (NaViT).
 Peebles & Xie 2023, "Scalable Diffusion Models with Transformers" (arXiv 2212.09748).
 """

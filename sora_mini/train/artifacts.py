@@ -43,7 +43,9 @@ def autoencoder_config(cfg: ScaleConfig | str, kind: str = DEFAULT_AUTOENCODER):
     channels = c.latent_channels if arch == "3d" else max(1, c.latent_channels // c.temporal_factor)
     return AutoencoderConfig(arch=arch, bottleneck=bottleneck, spatial_factor=c.spatial_factor,
                              temporal_factor=tf, latent_channels=channels, base_channels=c.base_channels,
-                             num_blocks=c.num_blocks, patch=c.patch, kl_weight=c.kl_weight,
+                             num_blocks=c.num_blocks, patch=c.patch, mid_blocks=c.mid_blocks,
+                             deep_mult=c.deep_mult, frame_levels=c.frame_levels if arch == "3d" else 0,
+                             kl_weight=c.kl_weight,
                              codebook_size=c.codebook_size, fsq_levels=(c.fsq_level,) * channels)
 
 
@@ -124,7 +126,15 @@ def get_autoencoder(scale: str = "tiny", run_dir: str | os.PathLike = "runs",
     """
     root = Path(run_dir)
     run = root if root.name == scale else resolve_run_dir(run_dir, scale)
-    if not retrain and checkpoint_exists(autoencoder_path(run, kind)):
-        return load_autoencoder(run, kind, device=device)
+    path = autoencoder_path(run, kind)
+    if not retrain and checkpoint_exists(path):
+        model = load_autoencoder(run, kind, device=device)
+        if model.config == autoencoder_config(scale, kind):
+            return model
+        print(f"{path.name}: the stored model differs from the {scale!r} preset; training it again")
+        retrain = True
+    if retrain:  # start over: drop the training state and log of an earlier run
+        for stale in (path.name + ".train.safetensors", path.name + ".train.json", path.name + ".log.jsonl"):
+            (run / stale).unlink(missing_ok=True)
     train_autoencoder_for_scale(scale, kind, run=run, device=device, progress=progress)
     return load_autoencoder(run, kind, device=device)

@@ -14,9 +14,10 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -68,7 +69,7 @@ def lr_factor(step: int, cfg: TrainerConfig) -> float:
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a DDP (or ``torch.compile``) wrapper; the model itself otherwise."""
     while hasattr(model, "module") or hasattr(model, "_orig_mod"):
-        model = getattr(model, "module", None) or getattr(model, "_orig_mod")
+        model = getattr(model, "module", None) or model._orig_mod
     return model
 
 

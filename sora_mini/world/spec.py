@@ -172,7 +172,7 @@ class SceneSpec:
         objects = []
         for i, o in enumerate(d["objects"]):
             if not isinstance(o, dict):
-                raise ValueError(f"object {i} must be a JSON object, got {type(o).__name__}")
+                raise ValueError(f"object {i} must be a JSON object, got {type(o).__name__}")  # noqa: TRY004
             bad = set(o) - obj_fields
             if bad:
                 raise ValueError(f"object {i}: unknown fields {sorted(bad)}; allowed: {sorted(obj_fields)}")
