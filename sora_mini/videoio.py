@@ -138,6 +138,7 @@ def write_video(path: str | os.PathLike, video, fps: float = 8) -> Path:
             from PIL import Image
 
             Image.fromarray(arr[0]).save(tmp, format=None if suffix != ".jpg" else "JPEG")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     finally:
         if tmp.exists():
