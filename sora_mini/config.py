@@ -46,6 +46,7 @@ class CompressionConfig:
     codebook_size: int = 256  # VQ codes
     fsq_level: int = 5  # FSQ levels per latent channel (codebook = fsq_level ** channels)
     train_crop: tuple[int, int, int] = (9, 32, 32)  # (T, H, W) random training windows
+    temporal_weight: float = 0.0  # weight of the frame-difference (flicker) loss term
     train_steps: int = 60
     batch_size: int = 4
     lr: float = 2e-3

@@ -137,3 +137,21 @@ def test_world_batches_are_deterministic_crops_of_native_videos():
     full = WorldBatches(world, batch_size=2, seed=3, spatial_factor=4, temporal_factor=4)
     sizes = {tuple(full(s).shape[2:]) for s in range(12)}
     assert any(h > 32 or w > 32 for _, h, w in sizes)  # without a crop: native sizes
+
+
+def test_temporal_loss_term_penalises_only_changes_between_frames():
+    from sora_mini.compression.training import reconstruction_loss
+
+    model = tiny("kl", "2d").eval()
+    image = smooth_random_video(1, 16, 16, seed=1)[None]  # [1, 3, 1, H, W]: no frame differences
+    torch.manual_seed(0)
+    base, _ = reconstruction_loss(model, image, temporal_weight=0.0)
+    torch.manual_seed(0)
+    with_t, _ = reconstruction_loss(model, image, temporal_weight=5.0)
+    assert torch.allclose(base, with_t)
+    video = smooth_random_video(5, 16, 16, seed=2)[None]
+    torch.manual_seed(0)
+    base, _ = reconstruction_loss(model, video, temporal_weight=0.0)
+    torch.manual_seed(0)
+    with_t, _ = reconstruction_loss(model, video, temporal_weight=1.0)
+    assert with_t > base  # an untrained model does not change between frames as the video does

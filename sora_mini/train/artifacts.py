@@ -101,6 +101,7 @@ def train_autoencoder_for_scale(scale: ScaleConfig | str, kind: str = DEFAULT_AU
     t0 = time.perf_counter()
     history = train_autoencoder(
         model, batches, steps, c.lr, precision=precision, device=device, progress=progress,
+        temporal_weight=c.temporal_weight,
         ckpt_path=None if path is None else path.with_name(path.name + ".train"),
         log_path=None if path is None else path.with_name(path.name + ".log.jsonl"))
     seconds = time.perf_counter() - t0
