@@ -157,7 +157,8 @@ PRESETS: dict[str, ScaleConfig] = {
         # measured: 4000 steps = 15.5 min (3D KL) / 14 min (2D KL) on one thread of a shared 2-core
         # CPU; held-out PSNR 31.9 / 33.9 dB (notebook 01 lists the rest)
         compression=CompressionConfig(temporal_factor=2, latent_channels=8, base_channels=32,
-                                      codebook_size=256, train_steps=8000, batch_size=4, lr=1e-3),
+                                      codebook_size=256, train_steps=8000, batch_size=4, lr=1e-3,
+                                      temporal_weight=1.0),
         patches=PatchConfig(pack_length=512),
         diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, toy_batch_size=1024, toy_lr=3e-3,
                                   image_size=16, image_train_size=4096, image_channels=32,
