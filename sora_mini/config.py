@@ -42,6 +42,8 @@ class CompressionConfig:
     deep_mult: int = 2  # width below the patch grid = base_channels * deep_mult
     frame_levels: int = 1  # 3D: the finest level's blocks are per frame (faster; learns like 2D)
     patch: int = 2  # pixel-unshuffle before the first convolution
+    time_patch: int = 1  # 3D: frames per group reshaped into channels first (part of temporal_factor)
+    temporal_upsample: str = "repeat"  # 3D decoder: "repeat" or "depth_to_time" (compression.layers)
     kl_weight: float = 1e-6  # KL per latent element vs. pixel MSE (LDM's "small KL weight")
     codebook_size: int = 256  # VQ codes
     fsq_level: int = 5  # FSQ levels per latent channel (codebook = fsq_level ** channels)

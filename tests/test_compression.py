@@ -68,6 +68,56 @@ def test_bad_duration_names_nearest_valid():
     assert flat.encode(torch.zeros(1, 3, 8, 16, 16)).shape[2] == 8
 
 
+@pytest.mark.parametrize("tf,time_patch", [(2, 2), (4, 2), (4, 4)])
+def test_time_patch_shapes_and_errors(tf, time_patch):
+    """A time patch is part of the temporal factor: the latent has 1 + (T-1)/tf frames either way."""
+    model = small_model("3d", "kl", tf=tf, time_patch=time_patch)
+    for t in (1, 1 + tf, 1 + 3 * tf):
+        x = torch.rand(1, 3, t, 16, 24) * 2 - 1
+        z = model.encode(x)
+        assert tuple(z.shape) == (1, 4, 1 + (t - 1) // tf, 4, 6)
+        assert model.decode(z).shape == x.shape
+    with pytest.raises(ValueError, match="time_patch 8 is larger"):
+        small_model("3d", "kl", tf=4, time_patch=8)
+    with pytest.raises(ValueError, match="time_patch 1"):
+        AutoencoderConfig(arch="2d", temporal_factor=1, time_patch=2)
+
+
+@pytest.mark.parametrize("tf", [2, 4])
+def test_depth_to_time_upsampling_starts_as_repeat(tf):
+    """With the repeat model's weights copied into both halves, the depth-to-time decoder decodes the
+    same video at init (each conv starts from the newest frame only), and the pair's frames can
+    then be told apart by training."""
+    rep = small_model("3d", "kl", tf=tf)
+    d2t = small_model("3d", "kl", tf=tf, temporal_upsample="depth_to_time")
+    ups = [m for m in d2t.decoder.modules() if getattr(m, "mode", None) == "depth_to_time"]
+    assert len(ups) == tf.bit_length() - 1  # one per halving of time
+    for up in ups:  # its own init: both frames of a pair start with the same weights
+        assert torch.equal(up.conv.conv.weight[0::2], up.conv.conv.weight[1::2])
+    state = rep.state_dict()
+    for name, p in d2t.state_dict().items():
+        src = state[name]
+        if p.shape != src.shape:  # the upsampling conv: 2 Co outputs, channel 2c + i = channel c of frame i
+            src = src.repeat_interleave(2, dim=0)
+        p.copy_(src)
+    z = torch.randn(1, 4, 3, 4, 4)
+    torch.testing.assert_close(d2t.decode(z), rep.decode(z))
+    with pytest.raises(ValueError, match="depth_to_time"):
+        AutoencoderConfig(temporal_upsample="linear")
+
+
+def test_time_unshuffle_is_a_lossless_causal_reshape():
+    from sora_mini.compression.networks import time_shuffle, time_unshuffle
+
+    x = torch.randn(2, 3, 9, 4, 4)
+    g = time_unshuffle(x, 4)  # [2, 12, 3, 4, 4]: group 0 = frame 0 alone, then frames 1-4, 5-8
+    assert g.shape == (2, 12, 3, 4, 4)
+    assert torch.equal(time_shuffle(g, 4), x)
+    assert torch.equal(g[:, 2 * 4 + 3, 1], x[:, 2, 4])  # channel (c, pt) = (2, 3) of group 1 = frame 4
+    for j in range(3):  # every channel of group 0 is a copy of frame 0
+        assert torch.equal(g[:, j * 4:(j + 1) * 4, 0], x[:, j:j + 1, 0].expand(-1, 4, -1, -1))
+
+
 def test_native_aspect_ratios_need_no_resizing():
     model = cached("3d", "fsq", 4, 2, 2)
     for t, h, w in [(9, 36, 64), (9, 64, 36), (1, 48, 48)]:
@@ -75,11 +125,12 @@ def test_native_aspect_ratios_need_no_resizing():
         assert model.reconstruct(x).shape == x.shape
 
 
-@pytest.mark.parametrize("tf", [2, 4])
+@pytest.mark.parametrize("tf,time_patch", [(2, 1), (4, 1), (2, 2), (4, 2), (4, 4)])
 @pytest.mark.parametrize("bottleneck", ["kl", "vq"])
-def test_encoder_is_causal(tf, bottleneck):
-    """Changing frame k leaves the latents of every latent frame before k's unchanged."""
-    model = small_model("3d", bottleneck, tf=tf)
+def test_encoder_is_causal(tf, time_patch, bottleneck):
+    """Changing frame k leaves the latents of every latent frame before k's unchanged (with
+    strided causal convolutions, with a lossless time patch, or both)."""
+    model = small_model("3d", bottleneck, tf=tf, time_patch=time_patch)
     with torch.no_grad():  # the init ignores past frames (and zero-inits residual branches): perturb
         for p in model.parameters():  # every weight so that each causal tap really is in play
             p.add_(0.1 * torch.randn_like(p))
@@ -99,8 +150,9 @@ def test_encoder_is_causal(tf, bottleneck):
             assert not torch.allclose(z[:, :, first_affected], z2[:, :, first_affected]), k
 
 
-def test_decoder_is_causal():
-    model = small_model("3d", "kl", tf=2)
+@pytest.mark.parametrize("time_patch,upsample", [(1, "repeat"), (2, "repeat"), (1, "depth_to_time")])
+def test_decoder_is_causal(time_patch, upsample):
+    model = small_model("3d", "kl", tf=2, time_patch=time_patch, temporal_upsample=upsample)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -8,7 +8,12 @@ import torch
 
 from sora_mini.compression import AutoencoderConfig, VideoAutoencoder
 from sora_mini.compression.data import smooth_random_video, to_model_input, to_uint8_video
-from sora_mini.compression.metrics import evaluate_autoencoder, temporal_flicker
+from sora_mini.compression.metrics import (
+    evaluate_autoencoder,
+    flicker_breakdown,
+    latent_noise_flicker,
+    temporal_flicker,
+)
 from sora_mini.compression.training import compute_scale_factor, train_autoencoder
 from sora_mini.train.artifacts import (
     autoencoder_config,
@@ -75,14 +80,41 @@ def test_uint8_round_trip_and_flicker():
     assert x.shape == (1, 3, 5, 8, 8) and x.min() >= -1 and x.max() <= 1
     assert np.array_equal(to_uint8_video(x[0]), video)
     assert temporal_flicker(video, video) == 0.0
-    # a constant offset on every frame is not flicker; one changed frame is
-    shifted = np.clip(video.astype(int) + 0, 0, 255).astype(np.uint8)
-    assert temporal_flicker(video, shifted) == 0.0
+    # a constant offset on every frame is not flicker (though every pixel is wrong); one changed frame is
+    mid = (video // 2 + 60).astype(np.uint8)  # values in [60, 187], room to shift without clipping
+    shifted = mid + np.uint8(10)
+    assert np.abs(shifted.astype(int) - mid).min() == 10 and temporal_flicker(mid, shifted) == 0.0
     jumpy = video.copy()
     jumpy[2] = 255 - jumpy[2]
     assert temporal_flicker(video, jumpy) > 10
     with pytest.raises(ValueError, match="2 frames"):
         temporal_flicker(video[:1], video[:1])
+
+
+def test_flicker_breakdown_finds_still_pixels_and_group_seams():
+    video = np.full((5, 4, 4, 3), 100, np.uint8)
+    video[:, 0, 0] = np.arange(5)[:, None] * 20  # one moving pixel, the rest is a still background
+    shimmer = video.copy()
+    shimmer[3, 2, 2] += 9  # a still pixel that changes in frame 3 only
+    b = flicker_breakdown(video, shimmer, temporal_factor=2)
+    assert b["static_share"] == 1.0 and b["flicker"] == temporal_flicker(video, shimmer)
+    # frames 0 | 1 2 | 3 4 with k = 2: pairs (0,1) and (2,3) cross latent frames, (1,2) and (3,4) do not
+    assert b["across"] == pytest.approx(9 / 16 / 2) and b["within"] == pytest.approx(9 / 16 / 2)  # 1 of 16 px
+    seam = video.copy()
+    seam[3:, 0, 0] += 5  # frames 3-4 are offset: only the (2, 3) difference is wrong
+    b = flicker_breakdown(video, seam, temporal_factor=2)
+    assert b["static_share"] == 0.0 and b["within"] == 0.0 and b["across"] > 0
+    assert np.isnan(flicker_breakdown(video, seam, temporal_factor=1)["within"])
+
+
+def test_latent_noise_flicker_is_reconstruction_at_zero_and_seeded():
+    model = tiny("kl").eval()
+    videos = [smooth_random_video(5, 16, 16, seed=s) for s in range(2)]
+    clean = evaluate_autoencoder(model, videos)
+    zero = latent_noise_flicker(model, videos, 0.0)
+    assert zero["flicker"] == pytest.approx(clean["flicker"]) and zero["psnr"] == pytest.approx(clean["psnr"])
+    a, b = latent_noise_flicker(model, videos, 0.5, seed=1), latent_noise_flicker(model, videos, 0.5, seed=1)
+    assert a == b and a["flicker"] != zero["flicker"]
 
 
 def test_metrics_of_a_quantized_model_report_rate_and_usage():

@@ -40,6 +40,8 @@ class AutoencoderConfig:
     mid_blocks: int = 1  # residual blocks at the latent resolution (cheap depth)
     deep_mult: int = 2  # width below the patch grid = base_channels * deep_mult
     frame_levels: int = 0  # 3D only: the finest levels' blocks see one frame at a time
+    time_patch: int = 1  # 3D only: groups of frames reshaped into channels (part of temporal_factor)
+    temporal_upsample: str = "repeat"  # 3D decoder: "repeat" | "depth_to_time" (see layers.Upsample3d)
     kl_weight: float = 1e-6
     codebook_size: int = 512
     vq_decay: float = 0.99
@@ -55,6 +57,11 @@ class AutoencoderConfig:
         if self.arch == "2d" and self.temporal_factor != 1:
             raise ValueError("a 2D per-frame autoencoder has temporal_factor 1 "
                              f"(got {self.temporal_factor}); use arch='3d' to compress time")
+        if self.temporal_upsample not in ("repeat", "depth_to_time"):
+            raise ValueError(f"unknown temporal_upsample {self.temporal_upsample!r}; "
+                             "choose 'repeat' or 'depth_to_time'")
+        if self.arch == "2d" and self.time_patch != 1:
+            raise ValueError(f"a 2D per-frame autoencoder has time_patch 1 (got {self.time_patch})")
         if self.bottleneck == "fsq" and len(self.fsq_levels) != self.latent_channels:
             raise ValueError(f"FSQ needs one level per latent channel: {len(self.fsq_levels)} "
                              f"levels {tuple(self.fsq_levels)} for {self.latent_channels} channels")
@@ -112,9 +119,9 @@ class VideoAutoencoder(nn.Module):
         kw = {"base_channels": config.base_channels, "spatial_factor": config.spatial_factor,
               "temporal_factor": config.temporal_factor, "num_blocks": config.num_blocks,
               "patch": config.patch, "mid_blocks": config.mid_blocks, "deep_mult": config.deep_mult,
-              "frame_levels": config.frame_levels}
+              "frame_levels": config.frame_levels, "time_patch": config.time_patch}
         self.encoder = Encoder(dims, self.bottleneck.in_channels, **kw)
-        self.decoder = Decoder(dims, config.latent_channels, **kw)
+        self.decoder = Decoder(dims, config.latent_channels, temporal_upsample=config.temporal_upsample, **kw)
         if config.bottleneck == "kl":
             self.bottleneck.init_logvar(self.encoder.conv_out)
         self.register_buffer("scale_factor", torch.tensor(1.0))

@@ -125,6 +125,28 @@ class ResBlock(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # Resampling
 # ----------------------------------------------------------------------------------------------
+def time_unshuffle(x: torch.Tensor, p: int) -> torch.Tensor:
+    """``[B, C, 1 + n p, H, W] -> [B, C p, 1 + n, H, W]``: each group of ``p`` frames becomes channels.
+
+    Causal: frame 0 is padded in front with ``p - 1`` copies of itself, so group 0 is frame 0 alone
+    and group ``j >= 1`` holds frames ``(j-1)p + 1 .. jp`` (LTX-Video's ``patch_size_t``, with the
+    causal first-frame rule of CogVideoX). A lossless reshape: no convolution has to learn it.
+    """
+    if p == 1:
+        return x
+    first = x[:, :, :1].expand(-1, -1, p - 1, -1, -1)
+    x = torch.cat([first, x], dim=2)  # [B, C, (1 + n) p, H, W]
+    return rearrange(x, "b c (t pt) h w -> b (c pt) t h w", pt=p)
+
+
+def time_shuffle(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Inverse of :func:`time_unshuffle`: ``[B, C p, 1 + n, H, W] -> [B, C, 1 + n p, H, W]``
+    (the ``p - 1`` padding frames of group 0 are dropped; its last frame is frame 0)."""
+    if p == 1:
+        return x
+    return rearrange(x, "b (c pt) t h w -> b c (t pt) h w", pt=p)[:, :, p - 1:]
+
+
 class Downsample2d(nn.Module):
     """Halve height and width with a stride-2 3x3 convolution: ``[N, Ci, H, W] -> [N, Co, H/2, W/2]``."""
 
@@ -163,24 +185,41 @@ class Downsample3d(nn.Module):
         return self.conv(x)
 
 
-class Upsample3d(nn.Module):
-    """Double space (nearest, if ``spatial``) and time (if ``temporal``: frame 0 kept once, later
-    frames repeated twice), then a causal 3x3x3 convolution.
+TEMPORAL_UPSAMPLES = ("repeat", "depth_to_time")
 
-    ``[B, Ci, t, h, w] -> [B, Co, 1 + 2(t-1), 2h, 2w]`` with both doublings. The time rule inverts
-    :class:`Downsample3d`: latent frame ``j >= 1`` stood for input frames ``2j-1, 2j``, so it is
-    copied to both (CogVideoX keeps frame 0 apart in the same way).
+
+class Upsample3d(nn.Module):
+    """Double space (nearest, if ``spatial``) and time (if ``temporal``) around a causal 3x3x3
+    convolution: ``[B, Ci, t, h, w] -> [B, Co, 1 + 2(t-1), 2h, 2w]`` with both doublings.
+
+    Time, inverting :class:`Downsample3d` (latent frame ``j >= 1`` stood for frames ``2j-1, 2j``):
+      ``"repeat"``: copy latent frame ``j`` to both frames, then convolve (CogVideoX keeps frame 0
+      apart the same way). The two frames then differ only by ``W_1 (L_j - L_{j-1})``, one tap of the
+      convolution times the change of latent: the first frame of a pair is a linear in-between.
+      ``"depth_to_time"``: convolve at latent rate to ``2 Co`` channels and reshape them into the two
+      frames (:func:`time_shuffle`; MAGVIT-v2 and LTX-Video upsample by depth-to-space), so each
+      frame of a pair gets features of its own. It starts as ``"repeat"`` would: both halves equal.
     """
 
-    def __init__(self, cin: int, cout: int, spatial: bool = True, temporal: bool = False):
+    def __init__(self, cin: int, cout: int, spatial: bool = True, temporal: bool = False,
+                 mode: str = "repeat"):
         super().__init__()
+        if mode not in TEMPORAL_UPSAMPLES:
+            raise ValueError(f"unknown temporal upsampling {mode!r}; choose one of {TEMPORAL_UPSAMPLES}")
         self.spatial, self.temporal = spatial, temporal
-        self.conv = conv3d(cin, cout)
+        self.mode = mode if temporal else "repeat"
+        self.conv = conv3d(cin, cout * 2 if self.mode == "depth_to_time" else cout)
+        if self.mode == "depth_to_time":
+            with torch.no_grad():  # output channel 2c + i is channel c of frame i (time_shuffle's order)
+                self.conv.conv.weight[1::2] = self.conv.conv.weight[0::2]
+                self.conv.conv.bias[1::2] = self.conv.conv.bias[0::2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal and x.shape[2] > 1:
+        if self.mode == "repeat" and self.temporal and x.shape[2] > 1:
             rest = torch.repeat_interleave(x[:, :, 1:], 2, dim=2)
             x = torch.cat([x[:, :, :1], rest], dim=2)  # [B, C, 1 + 2(t-1), h, w]
         if self.spatial:
             x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")  # [B, C, T, 2h, 2w]
+        if self.mode == "depth_to_time":
+            return time_shuffle(self.conv(x), 2)  # [B, 2 Co, t, 2h, 2w] -> [B, Co, 1 + 2(t-1), 2h, 2w]
         return self.conv(x)

@@ -30,6 +30,8 @@ from .layers import (
     conv2d,
     conv3d,
     frame_conv3d,
+    time_shuffle,
+    time_unshuffle,
 )
 
 
@@ -68,12 +70,16 @@ def level_convs(dims: int, n_levels: int, frame_levels: int) -> list:
     return [frame_conv3d if i < frame_levels else conv3d for i in range(n_levels + 1)]
 
 
-def patch_and_levels(spatial_factor: int, temporal_factor: int, patch: int) -> tuple[int, int]:
-    """``(levels, time_levels)``: strided downsamplings in space and in time after the patch reshape."""
+def patch_and_levels(spatial_factor: int, temporal_factor: int, patch: int,
+                     time_patch: int = 1) -> tuple[int, int]:
+    """``(levels, time_levels)``: strided downsamplings in space and in time after the patch reshapes."""
     s, k, p = _log2(spatial_factor, "spatial"), _log2(temporal_factor, "temporal"), _log2(patch, "patch")
+    pt = _log2(time_patch, "time patch")
     if p > s:
         raise ValueError(f"patch {patch} is larger than the spatial compression {spatial_factor}")
-    return s - p, k
+    if pt > k:
+        raise ValueError(f"time_patch {time_patch} is larger than the temporal compression {temporal_factor}")
+    return s - p, k - pt
 
 
 class Encoder(nn.Module):
@@ -86,16 +92,16 @@ class Encoder(nn.Module):
     def __init__(self, dims: int, out_channels: int, base_channels: int = 16,
                  spatial_factor: int = 4, temporal_factor: int = 1, num_blocks: int = 1,
                  patch: int = 2, mid_blocks: int = 1, deep_mult: int = 2, frame_levels: int = 0,
-                 in_channels: int = 3):
+                 time_patch: int = 1, in_channels: int = 3):
         super().__init__()
-        levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch)
-        if dims == 2 and time_levels:
+        levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch, time_patch)
+        if dims == 2 and (time_levels or time_patch > 1):
             raise ValueError("a 2D (per-frame) encoder cannot compress time; use temporal_factor=1")
         n = max(levels, time_levels)
         convs = level_convs(dims, n, frame_levels)
         widths = channel_widths(base_channels, n, deep_mult)
-        self.patch = patch
-        self.conv_in = convs[0](in_channels * patch * patch, widths[0])
+        self.patch, self.time_patch = patch, time_patch
+        self.conv_in = convs[0](in_channels * patch * patch * time_patch, widths[0])
         stages = []
         for i in range(n):
             blocks = [ResBlock(widths[i], widths[i], convs[i]) for _ in range(num_blocks)]
@@ -109,6 +115,8 @@ class Encoder(nn.Module):
         self.conv_out = convs[-1](widths[-1], out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_patch > 1:
+            x = time_unshuffle(x, self.time_patch)  # [B, 3 pt, 1 + (T-1)/pt, H, W]
         h = self.conv_in(pixel_unshuffle(x, self.patch))  # [.., w0, (T), H/p, W/p]
         h = self.mid(self.stages(h))  # [.., w_L, (t), H/s, W/s]
         return self.conv_out(F.silu(self.norm_out(h)))  # [.., out, (t), H/s, W/s]
@@ -126,28 +134,30 @@ class Decoder(nn.Module):
     def __init__(self, dims: int, in_channels: int, base_channels: int = 16,
                  spatial_factor: int = 4, temporal_factor: int = 1, num_blocks: int = 1,
                  patch: int = 2, mid_blocks: int = 1, deep_mult: int = 2, frame_levels: int = 0,
-                 out_channels: int = 3):
+                 time_patch: int = 1, temporal_upsample: str = "repeat", out_channels: int = 3):
         super().__init__()
-        levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch)
+        levels, time_levels = patch_and_levels(spatial_factor, temporal_factor, patch, time_patch)
         n = max(levels, time_levels)
         convs = level_convs(dims, n, frame_levels)
         widths = channel_widths(base_channels, n, deep_mult)
-        self.patch = patch
+        self.patch, self.time_patch = patch, time_patch
         self.conv_in = convs[-1](in_channels, widths[-1])
         # the latent resolution is the cheapest place for depth: 1/s^2 (and 1/k) of the voxels
         self.mid = nn.Sequential(*[ResBlock(widths[-1], widths[-1], convs[-1]) for _ in range(mid_blocks)])
         stages = []
         for i in reversed(range(n)):  # level i + 1 -> level i
-            up = (Upsample3d(widths[i + 1], widths[i], spatial=i < levels, temporal=i < time_levels)
+            up = (Upsample3d(widths[i + 1], widths[i], spatial=i < levels, temporal=i < time_levels,
+                             mode=temporal_upsample)
                   if dims == 3 else Upsample2d(widths[i + 1], widths[i]))
             blocks = [ResBlock(widths[i], widths[i], convs[i]) for _ in range(num_blocks)]
             stages.append(nn.Sequential(up, *blocks))
         self.stages = nn.Sequential(*stages)
         self.norm_out = FrameNorm(widths[0])
-        self.conv_out = convs[0](widths[0], out_channels * patch * patch)
+        self.conv_out = convs[0](widths[0], out_channels * patch * patch * time_patch)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.mid(self.conv_in(z))  # [.., w_L, (t), h, w]
         h = self.stages(h)  # [.., w0, (T), H/p, W/p]
         h = self.conv_out(F.silu(self.norm_out(h)))  # [.., 3 p p, (T), H/p, W/p]
-        return pixel_shuffle(h, self.patch)  # [.., 3, (T), H, W]
+        h = pixel_shuffle(h, self.patch)  # [.., 3 pt, (T), H, W]
+        return time_shuffle(h, self.time_patch) if self.time_patch > 1 else h  # [.., 3, (T), H, W]

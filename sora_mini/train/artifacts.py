@@ -45,6 +45,8 @@ def autoencoder_config(cfg: ScaleConfig | str, kind: str = DEFAULT_AUTOENCODER):
                              temporal_factor=tf, latent_channels=channels, base_channels=c.base_channels,
                              num_blocks=c.num_blocks, patch=c.patch, mid_blocks=c.mid_blocks,
                              deep_mult=c.deep_mult, frame_levels=c.frame_levels if arch == "3d" else 0,
+                             time_patch=c.time_patch if arch == "3d" else 1,
+                             temporal_upsample=c.temporal_upsample,
                              kl_weight=c.kl_weight,
                              codebook_size=c.codebook_size, fsq_levels=(c.fsq_level,) * channels)
 
