@@ -49,7 +49,7 @@ strip: $(STAMP)
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sora_mini tests benchmarks
+	$(VENV)/bin/ruff check sora_mini tests benchmarks experiments
 
 clean:
 	rm -rf runs

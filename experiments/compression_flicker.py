@@ -1,0 +1,101 @@
+"""Does spatio-temporal (3D causal) compression flicker less than per-frame (2D) compression at one
+latent size? Trains the KL autoencoders of a scale's preset (or variants of it) and measures them on
+held-out world videos: PSNR, SSIM, flicker, where the flicker is, and flicker under latent noise.
+
+    .venv/bin/python experiments/compression_flicker.py --scale small              # the preset, 8000 steps
+    .venv/bin/python experiments/compression_flicker.py --scale small --steps 16000
+    .venv/bin/python experiments/compression_flicker.py --kinds 3d_kl --set temporal_upsample=depth_to_time
+
+Each model trains on one thread (``--threads``): on a 2-core machine run at most two at once, since
+more torch processes than cores slow each other down many times over. Checkpoints and a JSON of the figures go to ``runs/experiments/compression_flicker/``;
+a model already trained there with the same settings is loaded, not trained again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SIGMAS = (0.0, 0.05, 0.1, 0.2, 0.4)
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, out: Path) -> dict:
+    from sora_mini.compression.data import eval_videos, to_uint8_video
+    from sora_mini.compression.metrics import (
+        evaluate_autoencoder,
+        flicker_breakdown,
+        latent_noise_flicker,
+    )
+    from sora_mini.config import get_config
+    from sora_mini.train.artifacts import (
+        autoencoder_path,
+        load_autoencoder,
+        train_autoencoder_for_scale,
+    )
+    from sora_mini.train.checkpoint import checkpoint_exists
+
+    cfg = get_config(scale)
+    cfg = dataclasses.replace(cfg, compression=dataclasses.replace(cfg.compression, **overrides))
+    steps = cfg.compression.train_steps if steps is None else steps
+    tag = "_".join([kind, f"{steps}steps"] + [f"{k}-{v}" for k, v in sorted(overrides.items())])
+    run_dir = out / scale / tag
+    if checkpoint_exists(autoencoder_path(run_dir, kind)):
+        model = load_autoencoder(run_dir, kind)
+    else:
+        model = train_autoencoder_for_scale(cfg, kind, run=run_dir, steps=steps, progress=True)
+    held_out = eval_videos(cfg.world, videos)
+    moving = [v for v in held_out if v.shape[1] >= 2]
+    res = evaluate_autoencoder(model, held_out)
+    with torch.no_grad():
+        parts = [flicker_breakdown(to_uint8_video(v), to_uint8_video(model.reconstruct(v[None])[0]),
+                                   model.temporal_factor) for v in moving]
+    res.update({f"flicker_{k}": float(np.mean([p[k] for p in parts])) for k in ("static_share", "within", "across")})
+    res["latent_noise"] = [latent_noise_flicker(model, moving, s) for s in SIGMAS]
+    res.update(kind=kind, steps=steps, overrides=overrides, train_seconds=model.train_info.get("train_seconds"),
+               parameters=sum(p.numel() for p in model.parameters()))
+    (run_dir / "figures.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scale", default="small")
+    p.add_argument("--kinds", nargs="+", default=["3d_kl", "2d_kl"])
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="override CompressionConfig fields, e.g. temporal_upsample=depth_to_time")
+    p.add_argument("--videos", type=int, default=64, help="held-out videos to measure on")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="runs/experiments/compression_flicker")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            p.error(f"--set takes FIELD=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key] = _value(value)
+    rows = [run(args.scale, kind, args.steps, overrides, args.videos, Path(args.out)) for kind in args.kinds]
+    print(f"\n{'kind':7s} {'steps':>6s} {'PSNR':>6s} {'SSIM':>6s} {'flicker':>8s} {'still':>6s} "
+          + " ".join(f"{'σ=' + str(s):>7s}" for s in SIGMAS[1:]))
+    for r in rows:
+        print(f"{r['kind']:7s} {r['steps']:6d} {r['psnr']:6.2f} {r['ssim']:6.3f} {r['flicker']:8.3f} "
+              f"{r['flicker_static_share']:6.0%} " + " ".join(f"{n['flicker']:7.3f}" for n in r["latent_noise"][1:]))
+
+
+if __name__ == "__main__":
+    main()
