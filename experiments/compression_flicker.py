@@ -7,8 +7,9 @@ held-out world videos: PSNR, SSIM, flicker, where the flicker is, and flicker un
     .venv/bin/python experiments/compression_flicker.py --kinds 3d_kl --set temporal_upsample=depth_to_time
 
 Each model trains on one thread (``--threads``): on a 2-core machine run at most two at once, since
-more torch processes than cores slow each other down many times over. Checkpoints and a JSON of the figures go to ``runs/experiments/compression_flicker/``;
-a model already trained there with the same settings is loaded, not trained again.
+more torch processes than cores slow each other down many times over. Checkpoints and a JSON of the
+figures go to ``runs/experiments/compression_flicker/``; a model already trained there with the same
+settings is loaded, not trained again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 SIGMAS = (0.0, 0.05, 0.1, 0.2, 0.4)
@@ -34,11 +34,11 @@ def _value(text: str):
 
 
 def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, out: Path) -> dict:
-    from sora_mini.compression.data import eval_videos, to_uint8_video
+    from sora_mini.compression.data import eval_videos
     from sora_mini.compression.metrics import (
         evaluate_autoencoder,
-        flicker_breakdown,
         latent_noise_flicker,
+        mean_flicker_breakdown,
     )
     from sora_mini.config import get_config
     from sora_mini.train.artifacts import (
@@ -60,10 +60,8 @@ def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, 
     held_out = eval_videos(cfg.world, videos)
     moving = [v for v in held_out if v.shape[1] >= 2]
     res = evaluate_autoencoder(model, held_out)
-    with torch.no_grad():
-        parts = [flicker_breakdown(to_uint8_video(v), to_uint8_video(model.reconstruct(v[None])[0]),
-                                   model.temporal_factor) for v in moving]
-    res.update({f"flicker_{k}": float(np.mean([p[k] for p in parts])) for k in ("static_share", "within", "across")})
+    parts = mean_flicker_breakdown(model, moving)
+    res.update({f"flicker_{k}": parts[k] for k in ("static_share", "within", "across")})
     res["latent_noise"] = [latent_noise_flicker(model, moving, s) for s in SIGMAS]
     res.update(kind=kind, steps=steps, overrides=overrides, train_seconds=model.train_info.get("train_seconds"),
                parameters=sum(p.numel() for p in model.parameters()))

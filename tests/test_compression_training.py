@@ -12,6 +12,7 @@ from sora_mini.compression.metrics import (
     evaluate_autoencoder,
     flicker_breakdown,
     latent_noise_flicker,
+    mean_flicker_breakdown,
     temporal_flicker,
 )
 from sora_mini.compression.training import compute_scale_factor, train_autoencoder
@@ -112,6 +113,9 @@ def test_latent_noise_flicker_is_reconstruction_at_zero_and_seeded():
     videos = [smooth_random_video(5, 16, 16, seed=s) for s in range(2)]
     clean = evaluate_autoencoder(model, videos)
     zero = latent_noise_flicker(model, videos, 0.0)
+    assert mean_flicker_breakdown(model, videos)["flicker"] == pytest.approx(clean["flicker"])
+    with pytest.raises(ValueError, match="2 frames"):
+        mean_flicker_breakdown(model, [v[:, :1] for v in videos])
     assert zero["flicker"] == pytest.approx(clean["flicker"]) and zero["psnr"] == pytest.approx(clean["psnr"])
     a, b = latent_noise_flicker(model, videos, 0.5, seed=1), latent_noise_flicker(model, videos, 0.5, seed=1)
     assert a == b and a["flicker"] != zero["flicker"]

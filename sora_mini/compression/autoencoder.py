@@ -18,6 +18,7 @@ from torch import nn
 from .bottleneck import BottleneckOutput
 from .fsq import FSQ
 from .kl import KLBottleneck
+from .layers import TEMPORAL_UPSAMPLES
 from .networks import Decoder, Encoder
 from .vq import VectorQuantizer
 
@@ -57,9 +58,9 @@ class AutoencoderConfig:
         if self.arch == "2d" and self.temporal_factor != 1:
             raise ValueError("a 2D per-frame autoencoder has temporal_factor 1 "
                              f"(got {self.temporal_factor}); use arch='3d' to compress time")
-        if self.temporal_upsample not in ("repeat", "depth_to_time"):
+        if self.temporal_upsample not in TEMPORAL_UPSAMPLES:
             raise ValueError(f"unknown temporal_upsample {self.temporal_upsample!r}; "
-                             "choose 'repeat' or 'depth_to_time'")
+                             f"choose one of {TEMPORAL_UPSAMPLES}")
         if self.arch == "2d" and self.time_patch != 1:
             raise ValueError(f"a 2D per-frame autoencoder has time_patch 1 (got {self.time_patch})")
         if self.bottleneck == "fsq" and len(self.fsq_levels) != self.latent_channels:

@@ -17,16 +17,22 @@ from .bottleneck import code_statistics
 from .data import to_uint8_video
 
 
+def _difference_error(original: np.ndarray, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(d_t original, |d_t recon - d_t original|)``, both float ``[T-1, H, W, 3]``."""
+    a, b = original.astype(np.float64), recon.astype(np.float64)
+    if a.shape[0] < 2:
+        raise ValueError("flicker needs at least 2 frames; a single image has no frame differences")
+    da = np.diff(a, axis=0)
+    return da, np.abs(np.diff(b, axis=0) - da)
+
+
 def temporal_flicker(original: np.ndarray, recon: np.ndarray) -> float:
     """Mean absolute error of frame differences, in 8-bit levels: ``mean |dx_hat - dx|``.
 
     ``original``, ``recon``: uint8 ``[T, H, W, 3]`` with ``T >= 2``; 0 means the reconstruction
     changes from frame to frame exactly as the original does.
     """
-    a, b = original.astype(np.float64), recon.astype(np.float64)
-    if a.shape[0] < 2:
-        raise ValueError("flicker needs at least 2 frames; a single image has no frame differences")
-    return float(np.abs(np.diff(b, axis=0) - np.diff(a, axis=0)).mean())
+    return float(_difference_error(original, recon)[1].mean())
 
 
 def flicker_breakdown(original: np.ndarray, recon: np.ndarray, temporal_factor: int = 1) -> dict:
@@ -38,18 +44,26 @@ def flicker_breakdown(original: np.ndarray, recon: np.ndarray, temporal_factor: 
     so a causal codec that flickers at its group seams shows ``across > within``. ``within`` is NaN
     when ``temporal_factor == 1`` (every pair crosses latent frames).
     """
-    a, b = original.astype(np.float64), recon.astype(np.float64)
-    if a.shape[0] < 2:
-        raise ValueError("flicker needs at least 2 frames; a single image has no frame differences")
-    da = np.diff(a, axis=0)
-    err = np.abs(np.diff(b, axis=0) - da)  # [T-1, H, W, 3]
+    da, err = _difference_error(original, recon)  # [T-1, H, W, 3] each
     still = np.abs(da).max(axis=-1) == 0  # [T-1, H, W]: the original pixel does not change
-    group = (np.arange(a.shape[0]) + temporal_factor - 1) // temporal_factor  # latent frame of each frame
+    group = (np.arange(len(da) + 1) + temporal_factor - 1) // temporal_factor  # latent frame of each frame
     same = group[1:] == group[:-1]  # pair (i, i+1) inside one latent frame
     per_pair = err.mean(axis=(1, 2, 3))
     return {"flicker": float(err.mean()), "static_share": float(err[still].sum() / max(err.sum(), 1e-12)),
             "within": float(per_pair[same].mean()) if same.any() else float("nan"),
             "across": float(per_pair[~same].mean())}
+
+
+@torch.no_grad()
+def mean_flicker_breakdown(model, videos: list[torch.Tensor], device="cpu") -> dict:
+    """:func:`flicker_breakdown` of ``model``'s reconstructions, averaged over ``videos`` (each float
+    ``[3, T, H, W]`` in [-1, 1]; those with ``T < 2`` are skipped)."""
+    model.eval()
+    rows = [flicker_breakdown(to_uint8_video(v), to_uint8_video(model.reconstruct(v.unsqueeze(0).to(device))[0]),
+                              model.temporal_factor) for v in videos if v.shape[1] >= 2]
+    if not rows:
+        raise ValueError("flicker needs videos of at least 2 frames; every video given is an image")
+    return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
 
 
 @torch.no_grad()

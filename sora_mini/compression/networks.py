@@ -115,8 +115,7 @@ class Encoder(nn.Module):
         self.conv_out = convs[-1](widths[-1], out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.time_patch > 1:
-            x = time_unshuffle(x, self.time_patch)  # [B, 3 pt, 1 + (T-1)/pt, H, W]
+        x = time_unshuffle(x, self.time_patch)  # [B, 3 pt, 1 + (T-1)/pt, H, W] (as is when pt = 1)
         h = self.conv_in(pixel_unshuffle(x, self.patch))  # [.., w0, (T), H/p, W/p]
         h = self.mid(self.stages(h))  # [.., w_L, (t), H/s, W/s]
         return self.conv_out(F.silu(self.norm_out(h)))  # [.., out, (t), H/s, W/s]
@@ -160,4 +159,4 @@ class Decoder(nn.Module):
         h = self.stages(h)  # [.., w0, (T), H/p, W/p]
         h = self.conv_out(F.silu(self.norm_out(h)))  # [.., 3 p p, (T), H/p, W/p]
         h = pixel_shuffle(h, self.patch)  # [.., 3 pt, (T), H, W]
-        return time_shuffle(h, self.time_patch) if self.time_patch > 1 else h  # [.., 3, (T), H, W]
+        return time_shuffle(h, self.time_patch)  # [.., 3, (T), H, W]
