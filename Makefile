@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 export HF_HUB_OFFLINE := 1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: help install run test unit nbtest lab bench clean strip lint
+.PHONY: help install run test unit layers nbtest lab bench clean strip lint
 
 help:
 	@echo "make run [SCALE=tiny|small|base]   set up, then execute every notebook into runs/<scale>/"
@@ -37,7 +37,11 @@ nbtest: $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:python -p no:cacheprovider \
 		--nbval-cell-timeout=600 notebooks
 
-test: unit nbtest
+# the layers of docs/architecture.md, enforced (configured in pyproject.toml)
+layers: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+test: unit layers nbtest
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
@@ -49,7 +53,7 @@ strip: $(STAMP)
 	$(VENV)/bin/nbstripout --keep-id notebooks/*.ipynb
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sora_mini tests benchmarks experiments
+	$(VENV)/bin/ruff check sora_mini tests benchmarks
 
 clean:
 	rm -rf runs

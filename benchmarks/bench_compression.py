@@ -26,8 +26,8 @@ def _time(fn, repeat: int) -> float:
 
 
 def main(quick: bool = False) -> dict:
+    from sora_mini.artifacts import autoencoder_config
     from sora_mini.compression import VideoAutoencoder
-    from sora_mini.train.artifacts import autoencoder_config
 
     torch.manual_seed(0)
     kinds = ("3d_kl", "2d_kl") if quick else ("3d_kl", "2d_kl", "3d_vq", "3d_fsq")

@@ -79,6 +79,15 @@ def _cmd_bench(args) -> None:
     run_benchmarks(args.names or None, quick=args.quick, run_dir_name=args.run_dir)
 
 
+STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker"}
+
+
+def _cmd_study(args) -> None:
+    import importlib
+
+    importlib.import_module(STUDIES[args.name]).main(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sora-mini", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -120,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
     b.add_argument("--run-dir", default="runs")
     b.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("study", help="rerun a study (a claim measured); its own options follow the name")
+    s.add_argument("name", choices=sorted(STUDIES))
+    s.add_argument("args", nargs=argparse.REMAINDER, help="the study's options (see --help after the name)")
+    s.set_defaults(func=_cmd_study)
     return p
 
 

@@ -2,7 +2,8 @@
 ``base`` (one GPU, hours). One dataclass per stage of the data flow; a ``ScaleConfig`` bundles them.
 
 Each section is owned by the subpackage of the same name; add a field there when a stage needs
-a new knob, and give it a value in every preset. Nothing here runs at import.
+a new knob, and give it a value in every preset. A study (``sora_mini.studies``) owns its own
+settings and presets; they do not live here. Nothing here runs at import.
 """
 
 from __future__ import annotations
@@ -72,17 +73,6 @@ class DiffusionConfig:
 
     num_train_timesteps: int = 1000
     sample_steps: int = 10
-    # notebook 03's teaching models (sora_mini.diffusion.toy)
-    toy_steps: int = 500  # 2D point-cloud MLPs
-    toy_batch_size: int = 512
-    toy_lr: float = 4e-3
-    image_size: int = 16  # one-frame world images, colour-conditional TinyUNet
-    image_train_size: int = 512  # rendered training images
-    image_channels: int = 16
-    image_batch_size: int = 32
-    image_train_steps: int = 250
-    image_lr: float = 2e-3
-    eval_samples: int = 16  # generated images per point of the quality-vs-steps curves
 
 
 @dataclass(frozen=True)
@@ -97,16 +87,6 @@ class ModelConfig:
     frame_cond: str = "in_place"  # how clean frames enter (see sora_mini.models.conditioning)
     text_cond: str = "cross_attn"  # "cross_attn" (+ pooled caption in adaLN) or "joint" (MMDiT)
     text_dim: int = 384  # width of the caption embeddings (all-MiniLM-L6-v2: 384)
-    # the frame-conditioning ablation of notebook 04 (pixel space; see sora_mini.models.ablation)
-    ablation_size: tuple[int, int] = (16, 16)
-    ablation_hidden: int = 32
-    ablation_depth: int = 2
-    ablation_steps: int = 8
-    ablation_batch: int = 4
-    ablation_seeds: int = 3
-    ablation_train_videos: int = 32
-    ablation_eval_videos: int = 3
-    ablation_sample_steps: int = 3
 
 
 @dataclass(frozen=True)
@@ -162,13 +142,8 @@ PRESETS: dict[str, ScaleConfig] = {
                                       codebook_size=256, train_steps=8000, batch_size=4, lr=1e-3,
                                       temporal_weight=1.0),
         patches=PatchConfig(pack_length=512),
-        diffusion=DiffusionConfig(sample_steps=50, toy_steps=3000, toy_batch_size=1024, toy_lr=3e-3,
-                                  image_size=16, image_train_size=4096, image_channels=32,
-                                  image_batch_size=48, image_train_steps=1200, image_lr=1e-3,
-                                  eval_samples=64),
-        model=ModelConfig(hidden_size=256, depth=8, num_heads=4, ablation_hidden=64, ablation_depth=4,
-                          ablation_steps=1000, ablation_batch=16, ablation_train_videos=1024, ablation_eval_videos=24,
-                          ablation_sample_steps=16),
+        diffusion=DiffusionConfig(sample_steps=50),
+        model=ModelConfig(hidden_size=256, depth=8, num_heads=4),
         train=TrainConfig(steps=5000, batch_size=16, lr=3e-4, log_every=50),
     ),
     "base": ScaleConfig(
@@ -185,13 +160,8 @@ PRESETS: dict[str, ScaleConfig] = {
                                       codebook_size=1024, train_crop=(17, 64, 64), train_steps=20000,
                                       batch_size=16, lr=5e-4),
         patches=PatchConfig(pack_length=2048),
-        diffusion=DiffusionConfig(sample_steps=50, toy_steps=5000, toy_batch_size=1024, toy_lr=3e-3,
-                                  image_size=32, image_train_size=16384, image_channels=64,
-                                  image_batch_size=128, image_train_steps=20000, image_lr=5e-4,
-                                  eval_samples=256),
-        model=ModelConfig(hidden_size=384, depth=12, num_heads=6, ablation_size=(32, 32), ablation_hidden=256,
-                          ablation_depth=8, ablation_steps=5000, ablation_batch=32, ablation_train_videos=8192,
-                          ablation_eval_videos=128, ablation_sample_steps=32),
+        diffusion=DiffusionConfig(sample_steps=50),
+        model=ModelConfig(hidden_size=384, depth=12, num_heads=6),
         train=TrainConfig(steps=50000, batch_size=32, lr=1e-4, log_every=100),
     ),
 }

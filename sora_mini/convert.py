@@ -31,16 +31,20 @@ def float_to_uint8(x, value_range: tuple[float, float] = MODEL_RANGE) -> torch.T
     return ((x.clamp(lo, hi) - lo) * (255.0 / (hi - lo))).round().to(torch.uint8)
 
 
+def _tensor(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+
+
 def uint8_to_float(x) -> torch.Tensor:
     """uint8 ``0..255`` -> float32 in [-1, 1]; any layout."""
-    x = torch.as_tensor(np.asarray(x))
+    x = _tensor(x)
     _check_uint8(x, "pixels")
     return x.float() / 127.5 - 1.0
 
 
 def video_to_model(video) -> torch.Tensor:
     """uint8 video(s) ``[T, H, W, 3]`` or ``[B, T, H, W, 3]`` -> float ``[B, 3, T, H, W]`` in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(video))
+    x = _tensor(video)
     _check_uint8(x, "video [T, H, W, 3]")
     if x.ndim == 4:
         x = x.unsqueeze(0)
@@ -60,7 +64,7 @@ def model_to_video(x: torch.Tensor) -> np.ndarray:
 
 def images_to_model(images) -> torch.Tensor:
     """uint8 images ``[N, H, W, 3]`` -> float ``[N, 3, H, W]`` in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(images))
+    x = _tensor(images)
     _check_uint8(x, "images [N, H, W, 3]")
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"expected [N, H, W, 3], got shape {tuple(x.shape)}")

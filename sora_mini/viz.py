@@ -13,28 +13,8 @@ import os
 
 import numpy as np
 
-from sora_mini.videoio import as_video_array, gif_bytes, write_video
-
-
-def to_uint8(video, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """Video-like (torch or numpy; ``[T,H,W,3]``, ``[3,T,H,W]``, ``[H,W,3]``) -> uint8 ``[T,H,W,3]``.
-
-    Float input is mapped from ``value_range`` to 0..255 (use ``(-1, 1)`` for model outputs).
-    """
-    if hasattr(video, "detach"):
-        video = video.detach().float().cpu().numpy()
-    arr = np.asarray(video)
-    if arr.ndim == 4 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
-        arr = np.moveaxis(arr, 0, -1)  # [C,T,H,W] -> [T,H,W,C]
-    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
-        arr = np.moveaxis(arr, 0, -1)  # [C,H,W] -> [H,W,C]
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    if arr.dtype != np.uint8:
-        lo, hi = value_range
-        arr = np.clip((arr.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0) * 255.0
-        arr = np.rint(arr).astype(np.uint8)
-    return as_video_array(arr)
+from sora_mini.convert import to_uint8
+from sora_mini.videoio import gif_bytes, write_video
 
 
 def upscale(video: np.ndarray, scale: int) -> np.ndarray:
@@ -57,7 +37,7 @@ class VideoHTML:
         return "<VideoHTML>"
 
 
-def show_video(video, fps: float = 8, scale: int = 4, titles=None, value_range=(0.0, 1.0)) -> VideoHTML:
+def show_video(video, fps: float = 8, scale: int = 4, titles=None, value_range=(-1.0, 1.0)) -> VideoHTML:
     """Inline animated video(s): one video or a list shown side by side, each with an optional title."""
     videos = video if isinstance(video, (list, tuple)) else [video]
     if titles is not None and not isinstance(titles, (list, tuple)):

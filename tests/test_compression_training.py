@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from sora_mini.artifacts import (
+    autoencoder_config,
+    autoencoder_path,
+    get_autoencoder,
+    load_autoencoder,
+)
+from sora_mini.checkpoint import load_checkpoint, save_checkpoint
 from sora_mini.compression import AutoencoderConfig, VideoAutoencoder
-from sora_mini.compression.data import smooth_random_video, to_model_input, to_uint8_video
+from sora_mini.compression.data import smooth_random_video
 from sora_mini.compression.metrics import (
     evaluate_autoencoder,
     flicker_breakdown,
@@ -15,14 +22,8 @@ from sora_mini.compression.metrics import (
     mean_flicker_breakdown,
     temporal_flicker,
 )
-from sora_mini.compression.training import compute_scale_factor, train_autoencoder
-from sora_mini.train.artifacts import (
-    autoencoder_config,
-    autoencoder_path,
-    get_autoencoder,
-    load_autoencoder,
-)
-from sora_mini.train.checkpoint import load_checkpoint, save_checkpoint
+from sora_mini.convert import model_to_video, video_to_model
+from sora_mini.train.autoencoder import compute_scale_factor, train_autoencoder
 
 torch.set_num_threads(1)
 
@@ -77,9 +78,9 @@ def test_scale_factor_gives_unit_variance_latents():
 
 def test_uint8_round_trip_and_flicker():
     video = (np.random.default_rng(0).random((5, 8, 8, 3)) * 255).astype(np.uint8)
-    x = to_model_input(video)
+    x = video_to_model(video)
     assert x.shape == (1, 3, 5, 8, 8) and x.min() >= -1 and x.max() <= 1
-    assert np.array_equal(to_uint8_video(x[0]), video)
+    assert np.array_equal(model_to_video(x[0]), video)
     assert temporal_flicker(video, video) == 0.0
     # a constant offset on every frame is not flicker (though every pixel is wrong); one changed frame is
     mid = (video // 2 + 60).astype(np.uint8)  # values in [60, 187], room to shift without clipping
@@ -176,7 +177,7 @@ def test_world_batches_are_deterministic_crops_of_native_videos():
 
 
 def test_temporal_loss_term_penalises_only_changes_between_frames():
-    from sora_mini.compression.training import reconstruction_loss
+    from sora_mini.train.autoencoder import reconstruction_loss
 
     model = tiny("kl", "2d").eval()
     image = smooth_random_video(1, 16, 16, seed=1)[None]  # [1, 3, 1, H, W]: no frame differences

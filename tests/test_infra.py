@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from sora_mini.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from sora_mini.config import PRESETS, SCALES, get_config
 from sora_mini.notebook import check_shape
-from sora_mini.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from sora_mini.videoio import read_video, write_video
 from sora_mini.viz import frame_grid, show_video, to_uint8
 

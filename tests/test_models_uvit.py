@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sora_mini.models import UViT, given_tokens, pack_like
-from sora_mini.models.ablation import AblationConfig, frame_mask, run_ablation, summarize
 from sora_mini.patches import pack_latents
+from sora_mini.studies.frame_conditioning import AblationConfig, frame_mask, run_ablation, summarize
 
 
 def randomized(model):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sora_mini.train.checkpoint import checkpoint_exists, load_checkpoint
+from sora_mini.checkpoint import checkpoint_exists, load_checkpoint
 from sora_mini.train.loop import EMA, Trainer, TrainerConfig, lr_factor, train_loop
 
 torch.set_num_threads(1)

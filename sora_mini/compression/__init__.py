@@ -3,7 +3,7 @@ VQ (EMA codebook) or FSQ bottleneck, their training, metrics and latent scaling.
 
 ``VideoAutoencoder(AutoencoderConfig(arch="3d", bottleneck="kl"))``: video ``[B, 3, T, H, W]`` in
 [-1, 1] <-> latent ``[B, C, 1 + (T-1)/k, H/s, W/s]``. Trained models per scale come from
-``sora_mini.train.artifacts.get_autoencoder``.
+``sora_mini.artifacts.get_autoencoder``.
 """
 
 from sora_mini.compression.autoencoder import (

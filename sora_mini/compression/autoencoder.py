@@ -164,7 +164,7 @@ class VideoAutoencoder(nn.Module):
             x = x.unsqueeze(2)
         if x.ndim != 5 or x.shape[1] != 3:
             raise ValueError(f"expected a video [B, 3, T, H, W] (or images [B, 3, H, W]), got "
-                             f"shape {tuple(x.shape)}; use compression.data.to_model_input on uint8 video")
+                             f"shape {tuple(x.shape)}; use compression.data.video_to_model on uint8 video")
         self.check_size(*x.shape[2:])
         return x
 

@@ -6,32 +6,10 @@ Shapes: a batch is float ``[B, 3, T, H, W]`` in [-1, 1], every video of a batch 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from einops import rearrange
 
+from sora_mini.convert import video_to_model
 from sora_mini.world.datasets import BucketBatchSampler, WorldDataset
-
-
-def to_model_input(video) -> torch.Tensor:
-    """uint8 video(s) ``[T, H, W, 3]`` or ``[B, T, H, W, 3]`` -> float ``[B, 3, T, H, W]`` in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(video))
-    if x.dtype != torch.uint8:
-        raise ValueError(f"expected uint8 video [T, H, W, 3], got {x.dtype}; floats in [-1, 1] "
-                         "[B, 3, T, H, W] go to the model directly")
-    if x.ndim == 4:
-        x = x.unsqueeze(0)
-    if x.ndim != 5 or x.shape[-1] != 3:
-        raise ValueError(f"expected [T, H, W, 3] or [B, T, H, W, 3], got shape {tuple(x.shape)}")
-    return rearrange(x.float() / 127.5 - 1.0, "b t h w c -> b c t h w")
-
-
-def to_uint8_video(x: torch.Tensor) -> np.ndarray:
-    """float ``[3, T, H, W]`` or ``[B, 3, T, H, W]`` in [-1, 1] -> uint8 ``[T, H, W, 3]`` / ``[B, T, H, W, 3]``."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-    if x.ndim == 4:
-        return rearrange(x, "c t h w -> t h w c").numpy()
-    return rearrange(x, "b c t h w -> b t h w c").numpy()
 
 
 class WorldBatches:
@@ -96,7 +74,7 @@ class WorldBatches:
                               for n, m in zip(v.shape[:3], (t, h, w)))
                 out.append(v[t0:t0 + t, y0:y0 + h, x0:x0 + w])
             videos = out
-        return to_model_input(torch.stack(videos))  # [B, 3, T, H, W]
+        return video_to_model(torch.stack(videos))  # [B, 3, T, H, W]
 
 
 def eval_videos(world_cfg, n: int | None = None, seed: int = 0) -> list[torch.Tensor]:

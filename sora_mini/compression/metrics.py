@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sora_mini.convert import model_to_video
 from sora_mini.evaluate.image_metrics import psnr, ssim
 
 from .bottleneck import code_statistics
-from .data import to_uint8_video
 
 
 def _difference_error(original: np.ndarray, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def mean_flicker_breakdown(model, videos: list[torch.Tensor], device="cpu") -> d
     """:func:`flicker_breakdown` of ``model``'s reconstructions, averaged over ``videos`` (each float
     ``[3, T, H, W]`` in [-1, 1]; those with ``T < 2`` are skipped)."""
     model.eval()
-    rows = [flicker_breakdown(to_uint8_video(v), to_uint8_video(model.reconstruct(v.unsqueeze(0).to(device))[0]),
+    rows = [flicker_breakdown(model_to_video(v), model_to_video(model.reconstruct(v.unsqueeze(0).to(device))[0]),
                               model.temporal_factor) for v in videos if v.shape[1] >= 2]
     if not rows:
         raise ValueError("flicker needs videos of at least 2 frames; every video given is an image")
@@ -83,7 +83,7 @@ def latent_noise_flicker(model, videos: list[torch.Tensor], sigma: float, seed: 
         z = model.encode(v.unsqueeze(0).to(device))
         noise = torch.randn(z.shape, generator=g).to(z)
         rec = model.decode(z + sigma * noise).clamp(-1, 1)[0]
-        a, b = to_uint8_video(v), to_uint8_video(rec)
+        a, b = model_to_video(v), model_to_video(rec)
         psnrs.append(np.minimum(psnr(a, b), 100.0))
         flickers.append(temporal_flicker(a, b))
     return {"sigma": sigma, "psnr": float(np.concatenate(psnrs).mean()), "flicker": float(np.mean(flickers))}
@@ -99,7 +99,7 @@ def evaluate_autoencoder(model, videos: list[torch.Tensor], device="cpu") -> dic
     for v in videos:
         x = v.unsqueeze(0).to(device)  # [1, 3, T, H, W]
         rec = model.reconstruct(x)[0]
-        a, b = to_uint8_video(v), to_uint8_video(rec)
+        a, b = model_to_video(v), model_to_video(rec)
         psnrs.append(np.minimum(psnr(a, b), 100.0))  # identical frames: cap the infinity
         ssims.append(ssim(a, b))
         if a.shape[0] >= 2:

@@ -236,7 +236,7 @@ def evaluate_video(video, caption: str, value_range: tuple[float, float] = (0.0,
     ``video``: uint8 ``[T, H, W, 3]``, or anything ``sora_mini.viz.to_uint8`` reads (torch or float
     in ``value_range``, ``[3, T, H, W]``).
     """
-    from sora_mini.viz import to_uint8
+    from sora_mini.convert import to_uint8
 
     if not (isinstance(video, np.ndarray) and video.dtype == np.uint8):
         video = to_uint8(video, value_range=value_range)

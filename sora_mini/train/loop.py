@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sora_mini.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from sora_mini.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 
 PRECISIONS = ("bf16", "fp32")
 

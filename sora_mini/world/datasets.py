@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from einops import rearrange
 from torch.utils.data import Dataset, Sampler
 
+from sora_mini.convert import video_to_model
 from sora_mini.videoio import read_video, write_video
 from sora_mini.world.render import check_size, render
 from sora_mini.world.sample import sample_spec, spec_seed
@@ -31,10 +31,9 @@ def to_model_video(video: np.ndarray, output: str = "float"):
     """uint8 ``[T, H, W, 3]`` -> float32 ``[3, T, H, W]`` in [-1, 1] (``"float"``) or a uint8 tensor."""
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
-    x = torch.from_numpy(np.ascontiguousarray(video))
     if output == "uint8":
-        return x  # [T, H, W, 3]
-    return rearrange(x.float() / 127.5 - 1.0, "t h w c -> c t h w")  # [3, T, H, W]
+        return torch.from_numpy(np.ascontiguousarray(video))  # [T, H, W, 3]
+    return video_to_model(video)[0]  # [3, T, H, W]
 
 
 class WorldDataset(Dataset):

@@ -2,9 +2,9 @@
 latent size? Trains the KL autoencoders of a scale's preset (or variants of it) and measures them on
 held-out world videos: PSNR, SSIM, flicker, where the flicker is, and flicker under latent noise.
 
-    .venv/bin/python experiments/compression_flicker.py --scale small              # the preset, 8000 steps
-    .venv/bin/python experiments/compression_flicker.py --scale small --steps 16000
-    .venv/bin/python experiments/compression_flicker.py --kinds 3d_kl --set temporal_upsample=depth_to_time
+    sora-mini study compression-flicker --scale small              # the preset, 8000 steps
+    sora-mini study compression-flicker --scale small --steps 16000
+    sora-mini study compression-flicker --kinds 3d_kl --set temporal_upsample=depth_to_time
 
 Each model trains on one thread (``--threads``): on a 2-core machine run at most two at once, since
 more torch processes than cores slow each other down many times over. Checkpoints and a JSON of the
@@ -34,6 +34,12 @@ def _value(text: str):
 
 
 def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, out: Path) -> dict:
+    from sora_mini.artifacts import (
+        autoencoder_path,
+        load_autoencoder,
+        train_autoencoder_for_scale,
+    )
+    from sora_mini.checkpoint import checkpoint_exists
     from sora_mini.compression.data import eval_videos
     from sora_mini.compression.metrics import (
         evaluate_autoencoder,
@@ -41,12 +47,6 @@ def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, 
         mean_flicker_breakdown,
     )
     from sora_mini.config import get_config
-    from sora_mini.train.artifacts import (
-        autoencoder_path,
-        load_autoencoder,
-        train_autoencoder_for_scale,
-    )
-    from sora_mini.train.checkpoint import checkpoint_exists
 
     cfg = get_config(scale)
     cfg = dataclasses.replace(cfg, compression=dataclasses.replace(cfg.compression, **overrides))
@@ -69,8 +69,9 @@ def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, 
     return res
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="sora-mini study compression-flicker",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--scale", default="small")
     p.add_argument("--kinds", nargs="+", default=["3d_kl", "2d_kl"])
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's)")
@@ -79,7 +80,7 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=64, help="held-out videos to measure on")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/experiments/compression_flicker")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = {}
     for item in args.set:

@@ -8,7 +8,9 @@ backbones on DiT's 0..1000 timestep scale: ``model(x_t, t_scaled, y=labels)``; w
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,46 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sora_mini.convert import images_to_model
 from sora_mini.models.layers import timestep_embedding
 from sora_mini.world.render import render
 from sora_mini.world.sample import sample_spec, spec_seed
 from sora_mini.world.spec import PALETTE
+
+
+@dataclass(frozen=True)
+class ToyDiffusionConfig:
+    """Notebook 03's teaching models: 2D point-cloud MLPs and a colour-conditional image UNet."""
+
+    toy_steps: int = 500  # 2D point-cloud MLPs
+    toy_batch_size: int = 512
+    toy_lr: float = 4e-3
+    image_size: int = 16  # one-frame world images, colour-conditional TinyUNet
+    image_train_size: int = 512  # rendered training images
+    image_channels: int = 16
+    image_batch_size: int = 32
+    image_train_steps: int = 250
+    image_lr: float = 2e-3
+    eval_samples: int = 16  # generated images per point of the quality-vs-steps curves
+
+
+PRESETS = {
+    "tiny": ToyDiffusionConfig(),
+    "small": ToyDiffusionConfig(toy_steps=3000, toy_batch_size=1024, toy_lr=3e-3, image_size=16,
+                                image_train_size=4096, image_channels=32, image_batch_size=48,
+                                image_train_steps=1200, image_lr=1e-3, eval_samples=64),
+    "base": ToyDiffusionConfig(toy_steps=5000, toy_batch_size=1024, toy_lr=3e-3, image_size=32,
+                               image_train_size=16384, image_channels=64, image_batch_size=128,
+                               image_train_steps=20000, image_lr=5e-4, eval_samples=256),
+}
+
+
+def toy_config(scale: str = "tiny", **overrides) -> ToyDiffusionConfig:
+    """The preset of ``scale`` (``tiny`` / ``small`` / ``base``), with field overrides."""
+    if scale not in PRESETS:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[scale], **overrides)
+
 
 COLOURS = tuple(PALETTE)  # class index -> colour name
 
@@ -81,7 +119,7 @@ def world_images(n: int, size: int = 16, seed: int = 0):
         video, _ = render(spec, size, size, 1)  # [1, H, W, 3] uint8
         images.append(video[0])
         labels.append(COLOURS.index(spec.objects[0].color))
-    x = torch.from_numpy(np.stack(images)).float().permute(0, 3, 1, 2) / 127.5 - 1  # [n, 3, H, W]
+    x = images_to_model(np.stack(images))  # [n, 3, H, W]
     return x, torch.tensor(labels)
 
 
@@ -89,12 +127,6 @@ def drop_labels(labels: torch.Tensor, p: float, null: int, generator=None) -> to
     """Replace each label by the null label with probability ``p`` (CFG training, Ho & Salimans 2022)."""
     drop = torch.rand(labels.shape, generator=generator) < p
     return torch.where(drop, torch.full_like(labels, null), labels)
-
-
-def to_uint8_images(x: torch.Tensor) -> np.ndarray:
-    """[N, 3, H, W] in [-1, 1] -> uint8 [N, H, W, 3]."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,13 +238,13 @@ def image_data(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, p
     return data
 
 
-def get_or_train_image_denoiser(run: str | Path, cfg, objective, *, progress: bool = True, seed: int = 0):
+def get_or_train_image_denoiser(run: str | Path, d: ToyDiffusionConfig, objective, *, progress: bool = True,
+                                seed: int = 0):
     """The colour-conditional image denoiser of notebook 03 for ``objective`` (trained if missing).
 
-    ``cfg`` is a ``ScaleConfig``; sizes and steps come from ``cfg.diffusion``. Returns
+    ``d`` is the study's config (``toy_config(scale)``). Returns
     ``(model in eval mode, history, (images, labels))``.
     """
-    d = cfg.diffusion
     images, labels = world_images(d.image_train_size, d.image_size, seed=seed)
     torch.manual_seed(seed)
     model = TinyUNet(channels=d.image_channels)

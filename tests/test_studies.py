@@ -1,26 +1,18 @@
-"""The experiment scripts under experiments/ run end to end at tiny scale."""
+"""The studies (sora_mini.studies) run end to end at tiny scale."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from sora_mini.convert import model_to_images
+from sora_mini.studies import compression_flicker
+from sora_mini.studies import toy_diffusion as toy
 
 
 def test_compression_flicker_trains_measures_then_loads(tmp_path):
     torch.set_num_threads(1)
-    study = load("compression_flicker")
+    study = compression_flicker
     first = study.run("tiny", "3d_kl", 3, {"temporal_upsample": "depth_to_time"}, 3, tmp_path)
     assert first["steps"] == 3 and first["overrides"] == {"temporal_upsample": "depth_to_time"}
     noise = first["latent_noise"]
@@ -32,3 +24,12 @@ def test_compression_flicker_trains_measures_then_loads(tmp_path):
     again = study.run("tiny", "3d_kl", 3, {"temporal_upsample": "depth_to_time"}, 3, tmp_path)
     assert again["train_seconds"] == first["train_seconds"]  # loaded, not trained again
     assert again["psnr"] == first["psnr"]
+
+
+def test_colour_adherence_reads_real_world_images():
+    x, y = toy.world_images(16, 16)
+    images = model_to_images(x)
+    right = toy.colour_adherence(images, y)
+    wrong = toy.colour_adherence(images, (y + 1) % len(toy.COLOURS))
+    assert right["adherence"] == right["colour_match"] == 1.0
+    assert wrong["adherence"] == wrong["colour_match"] == 0.0

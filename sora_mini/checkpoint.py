@@ -23,7 +23,9 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
 
 
-def _atomic_write(target: Path, write) -> None:
+def atomic_write(target: Path, write) -> None:
+    """Write ``target`` through ``write(tmp_path)`` into a temporary file of the same folder, then
+    rename it over ``target``: a crash mid-write never leaves a half-written file in its place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
@@ -41,9 +43,9 @@ def save_checkpoint(path, state_dict: dict[str, torch.Tensor], config: dict, ext
     weights, meta = _paths(path)
     # safetensors refuses shared or non-contiguous storage: store plain contiguous copies
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    _atomic_write(weights, lambda tmp: save_file(tensors, tmp))
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp))
     payload = json.dumps({"config": config, "extra": extra or {}}, indent=2, default=_jsonable)
-    _atomic_write(meta, lambda tmp: Path(tmp).write_text(payload))
+    atomic_write(meta, lambda tmp: Path(tmp).write_text(payload))
     return weights
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from sora_mini.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from sora_mini.config import SCALES, ScaleConfig, get_config
 from sora_mini.paths import run_dir as resolve_run_dir
-from sora_mini.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 
 AUTOENCODER_KINDS = ("3d_kl", "2d_kl", "3d_vq", "2d_vq", "3d_fsq", "2d_fsq")
 DEFAULT_AUTOENCODER = "3d_kl"  # the one the diffusion notebooks use
@@ -90,7 +90,7 @@ def train_autoencoder_for_scale(scale: ScaleConfig | str, kind: str = DEFAULT_AU
     given, save it there (atomically) with its training log. Returns the model (eval mode)."""
     from sora_mini.compression.autoencoder import VideoAutoencoder
     from sora_mini.compression.data import WorldBatches
-    from sora_mini.compression.training import compute_scale_factor, train_autoencoder
+    from sora_mini.train.autoencoder import compute_scale_factor, train_autoencoder
 
     cfg = get_config(scale)
     c = cfg.compression
@@ -108,9 +108,9 @@ def train_autoencoder_for_scale(scale: ScaleConfig | str, kind: str = DEFAULT_AU
         log_path=None if path is None else path.with_name(path.name + ".log.jsonl"))
     seconds = time.perf_counter() - t0
     calib = [batches.video(i) for i in batches.indices[: 4 * c.batch_size]]
-    from sora_mini.compression.data import to_model_input
+    from sora_mini.convert import video_to_model
 
-    scale_factor = compute_scale_factor(model, [to_model_input(v)[0] for v in calib], device=device)
+    scale_factor = compute_scale_factor(model, [video_to_model(v)[0] for v in calib], device=device)
     model.train_info = {"scale": cfg.name, "kind": kind, "steps": steps, "seed": seed,
                         "train_seconds": round(seconds, 1), "scale_factor": scale_factor,
                         "final": history[-1] if history else {}}

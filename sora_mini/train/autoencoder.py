@@ -11,9 +11,8 @@ import math
 
 import torch
 
+from sora_mini.compression.autoencoder import VideoAutoencoder
 from sora_mini.train.loop import Trainer, TrainerConfig
-
-from .autoencoder import VideoAutoencoder
 
 
 def reconstruction_loss(model: VideoAutoencoder, video: torch.Tensor, l1_weight: float = 0.5,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sora_mini.convert import model_to_video
 from sora_mini.models.conditioning import FRAME_CONDITIONING
 from sora_mini.models.video_dit import VideoDiT
 
@@ -53,15 +54,22 @@ class AblationConfig:
     precision: str = "bf16"
 
     @classmethod
-    def from_scale(cls, cfg, **overrides) -> AblationConfig:
-        """The ablation of a scale preset (``cfg.model.ablation_*`` fields), with overrides."""
-        m = cfg.model
-        kw = {"size": tuple(m.ablation_size), "hidden_size": m.ablation_hidden, "depth": m.ablation_depth,
-              "steps": m.ablation_steps, "batch_size": m.ablation_batch, "seeds": tuple(range(m.ablation_seeds)),
-              "train_videos": m.ablation_train_videos, "eval_videos": m.ablation_eval_videos,
-              "sample_steps": m.ablation_sample_steps}
-        kw.update(overrides)
-        return cls(**kw)
+    def from_scale(cls, scale: str = "tiny", **overrides) -> AblationConfig:
+        """The preset of ``scale`` (``tiny`` / ``small`` / ``base``), with field overrides."""
+        name = getattr(scale, "name", scale)  # a ScaleConfig is taken by its name
+        if name not in PRESETS:
+            raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(PRESETS)}")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+
+PRESETS = {
+    "tiny": AblationConfig(size=(16, 16), hidden_size=32, depth=2, steps=8, batch_size=4, seeds=(0, 1, 2),
+                           train_videos=32, eval_videos=3, sample_steps=3),
+    "small": AblationConfig(size=(16, 16), hidden_size=64, depth=4, steps=1000, batch_size=16,
+                            seeds=(0, 1, 2), train_videos=1024, eval_videos=24, sample_steps=16),
+    "base": AblationConfig(size=(32, 32), hidden_size=256, depth=8, steps=5000, batch_size=32,
+                           seeds=(0, 1, 2), train_videos=8192, eval_videos=128, sample_steps=32),
+}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -74,12 +82,6 @@ def world_clips(n: int, seed: int, size: tuple[int, int], frames: int):
     ds = WorldDataset(n, seed=seed, sizes=(tuple(size),), frames=(frames,), captions=False)
     items = [ds[i] for i in range(n)]
     return torch.stack([it["video"] for it in items]), [it["spec"] for it in items]
-
-
-def to_uint8(video: torch.Tensor) -> np.ndarray:
-    """[3, T, H, W] in [-1, 1] -> uint8 [T, H, W, 3]."""
-    x = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 3, 0).numpy()
 
 
 def world_scores(video: np.ndarray, spec) -> dict[str, float]:
@@ -113,7 +115,7 @@ def prediction_scores(pred: torch.Tensor, truth: torch.Tensor, specs, first: int
 
     rows = []
     for p, g, spec in zip(pred, truth, specs):
-        pu, gu = to_uint8(p), to_uint8(g)
+        pu, gu = model_to_video(p), model_to_video(g)
         rows.append({"psnr": float(np.mean(np.minimum(psnr(pu[first:], gu[first:]), PSNR_CAP))),
                      "ssim": float(np.mean(ssim(pu[first:], gu[first:]))), **world_scores(pu, spec)})
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
@@ -204,7 +206,7 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None) -> di
     evals, specs = world_clips(acfg.eval_videos, 999, acfg.size, acfg.frames)
     k = acfg.cond_frames
     results = {"config": dataclasses.asdict(acfg), "arms": {}, "claim": VDT_CLAIM,
-               "samples": {"truth": to_uint8(evals[0]).tolist()}, **baselines(evals, specs, k)}
+               "samples": {"truth": model_to_video(evals[0]).tolist()}, **baselines(evals, specs, k)}
     runs = [(m, s) for m in acfg.modes for s in acfg.seeds]
     for mode, seed in tqdm(runs, desc="ablation arms", disable=not progress):
         model, losses, secs = train_arm(mode, seed, acfg, train)
@@ -218,8 +220,8 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None) -> di
         if on_arm is not None:  # e.g. print each arm's scores as it finishes
             on_arm(mode, seed, row)
         if seed == acfg.seeds[0]:  # one example video per way, for the notebook to show
-            results["samples"][mode] = to_uint8(pred[0]).tolist()
-            results["samples"][mode + "_1frame"] = to_uint8(one[0]).tolist()
+            results["samples"][mode] = model_to_video(pred[0]).tolist()
+            results["samples"][mode + "_1frame"] = model_to_video(one[0]).tolist()
     return results
 
 

@@ -1,0 +1,13 @@
+"""Studies: each claim, ablation or teaching toy rerun as a measurement, with its own config and
+per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
+
+``toy_diffusion``        notebook 03: 2D point clouds and colour-conditional images
+                         (``toy_config(scale)``, ``ToyMLP``, ``TinyUNet``, ``get_or_train_image_denoiser``).
+``frame_conditioning``   notebook 04: five ways to feed clean frames, one video-prediction task
+                         (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``).
+``compression_flicker``  notebook 01's claim: does 3D causal compression flicker less than 2D?
+                         (``sora-mini study compression-flicker --scale small``).
+
+A study sits above the training and assembly layers: it may use every part of the package, and
+nothing in the package imports it except the faces (notebooks, ``sora_mini.cli``).
+"""
