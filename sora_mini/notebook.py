@@ -9,13 +9,14 @@ from pathlib import Path
 def setup(SCALE: str = "tiny", SEED: int = 0, DEVICE: str = "auto", RUN_DIR: str = "runs"):
     """Check the parameters cell, seed everything, pick the device; return ``(cfg, device, run)``.
 
-    ``run`` is the absolute folder ``RUN_DIR/<scale>/`` where this scale's artifacts live.
+    ``run`` is the absolute folder ``RUN_DIR/<scale>/`` where this scale's artifacts live; a relative
+    ``RUN_DIR`` is taken from the workbook's root (see ``sora_mini.paths``), not the kernel's folder.
     """
     import torch
 
     import sora_mini
     from sora_mini.config import SCALES, get_config, resolve_device, seed_everything
-    from sora_mini.paths import run_dir
+    from sora_mini.paths import run_dir, workbook_root
 
     if SCALE not in SCALES:
         raise ValueError(f"SCALE={SCALE!r} is not a scale; use one of {SCALES}")
@@ -26,7 +27,7 @@ def setup(SCALE: str = "tiny", SEED: int = 0, DEVICE: str = "auto", RUN_DIR: str
     cfg = get_config(SCALE)
     device = resolve_device(DEVICE)
     seed_everything(SEED)
-    run = run_dir(RUN_DIR, SCALE)
+    run = run_dir(RUN_DIR, SCALE, base=workbook_root())
     print(f"sora_mini {sora_mini.__version__} | scale={SCALE} ({cfg.description}) | seed={SEED} | "
           f"device={device} | torch {torch.__version__} | threads={torch.get_num_threads()} | run dir={_short(run)}")
     return cfg, device, run
