@@ -68,10 +68,23 @@ def run_notebooks(scale: str = "tiny", only: list[str] | None = None, seed: int 
                 f"{nb.name} failed in cell {e.cell_index} (execution count {e.exec_count}): "
                 f"{e.ename}: {e.evalue}\nthe partial notebook is kept at {out}"
             ) from None
-        rows.append({"notebook": nb.name, "seconds": round(time.perf_counter() - t0, 1), "status": "ok"})
+        seconds = round(time.perf_counter() - t0, 1)
+        holes = _missing_listings(out)
+        rows.append({"notebook": nb.name, "seconds": seconds, "status": "ok" if not holes else "failed"})
         _write_timings(out_dir, scale, rows)
+        if holes:
+            raise NotebookFailed(f"{nb.name}: cell(s) {holes} call show_source but show no listing; "
+                                 f"call it as a statement (it displays itself); the notebook is at {out}")
     print(format_table(rows, scale))
     return rows
+
+
+def _missing_listings(executed: Path) -> list[int]:
+    import nbformat
+
+    from sora_mini.viz import missing_listings
+
+    return missing_listings(nbformat.read(str(executed), as_version=4).cells)
 
 
 def _write_timings(out_dir: Path, scale: str, rows: list[dict]) -> None:

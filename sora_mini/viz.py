@@ -95,15 +95,53 @@ def plot_frames(video, title: str | None = None, max_frames: int = 12, ax_width:
     return fig
 
 
-def show_source(obj) -> object:
-    """Show the package's real source of a function or class (syntax-highlighted in Jupyter)."""
-    src = inspect.getsource(obj)
-    try:
-        from IPython.display import Code
+LISTING_METADATA = {"sora_mini": "listing"}  # marks a displayed listing (checked by make test)
 
-        return Code(src, language="python")
-    except ImportError:  # outside IPython: plain text
-        return src
+
+def show_source(obj, lines: tuple[int, int] | None = None) -> None:
+    """Display the package's real source of a function, class or method, syntax-highlighted.
+
+    It displays itself (anywhere in a cell, not only as the last expression) and returns None.
+    ``lines=(first, last)`` shows only those lines of it (1-based, inclusive), for a long body.
+    Outside IPython the source is printed.
+    """
+    src = inspect.getsource(obj)
+    if lines is not None:
+        first, last = lines
+        body = src.splitlines()
+        if not 1 <= first <= last <= len(body):
+            raise ValueError(f"lines={lines} is outside the {len(body)} lines of {obj.__qualname__}")
+        src = "\n".join(body[first - 1:last]) + "\n"
+    try:
+        from IPython import get_ipython
+        from IPython.display import Code, display
+    except ImportError:  # IPython is not installed: plain text
+        print(src)
+        return
+    if get_ipython() is None:
+        print(src)
+        return
+    display(Code(src, language="python"), metadata=LISTING_METADATA)
+    return
+
+
+def listing_outputs(outputs) -> int:
+    """How many outputs of an executed cell are listings shown by :func:`show_source`."""
+    return sum(1 for o in outputs if o.get("output_type") in ("display_data", "execute_result")
+               and (o.get("metadata") or {}).get("sora_mini") == "listing")
+
+
+def missing_listings(cells) -> list[int]:
+    """Indices of code cells that call ``show_source`` more often than they show a listing."""
+    bad = []
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        calls = sum(line.count("show_source(") for line in cell.get("source", "").splitlines()
+                    if not line.lstrip().startswith(("#", "def ", "from ", "import ")))
+        if calls and listing_outputs(cell.get("outputs", [])) < calls:
+            bad.append(i)
+    return bad
 
 
 def save_video(path: str | os.PathLike, video, fps: float = 8, scale: int = 1):

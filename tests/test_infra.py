@@ -132,3 +132,29 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["evaluate", str(tmp_path / "none.gif"), "--caption", "a red circle"])
     assert e.value.code == 2
+
+
+def test_a_listing_that_does_not_render_is_found():
+    from sora_mini.viz import LISTING_METADATA, missing_listings
+
+    shown = {"output_type": "display_data", "metadata": LISTING_METADATA, "data": {"text/plain": "def f"}}
+    other = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "<Code>"}}
+    cells = [
+        {"cell_type": "code", "source": "show_source(a)\nshow_source(b)", "outputs": [shown, shown]},
+        {"cell_type": "code", "source": "x = show_source(a)\nx", "outputs": [other]},  # old style
+        {"cell_type": "code", "source": "from sora_mini.viz import show_source", "outputs": []},
+        {"cell_type": "markdown", "source": "show_source(a)"},
+        {"cell_type": "code", "source": "show_source(a)\nshow_source(b)", "outputs": [shown]},
+    ]
+    assert missing_listings(cells) == [1, 4]
+
+
+def test_show_source_prints_outside_ipython_and_checks_lines(capsys):
+    from sora_mini.viz import show_source
+
+    assert show_source(check_shape) is None
+    assert "def check_shape" in capsys.readouterr().out
+    show_source(check_shape, lines=(1, 1))
+    assert capsys.readouterr().out.strip().startswith("def check_shape")
+    with pytest.raises(ValueError, match="outside"):
+        show_source(check_shape, lines=(1, 500))
