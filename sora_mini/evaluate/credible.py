@@ -10,7 +10,7 @@ A detection is *credible* only when, over the frames where it shows:
   explains its coverage with a misfit (L1 template error per unit of coverage, ``shapes``) of at
   most ``MAX_SHAPE_MISFIT``.
 
-Measured (1900 rendered objects, seeds 500-649 and 900-1099, 32x32 to 48x48, T = 1 to 17): a
+Measured (about 1100 rendered objects each, seeds 500-649 and 900-1099, 32x32 to 48x48, T = 1 to 17): a
 median one-piece share >= 0.92 and misfit <= 0.05 (<= 0.48 blurred by a 1-pixel Gaussian, whose
 fit share stays >= 0.6 even at sigma 1.5 px); colour objects of uniform noise have one-piece
 <= 0.12, of 4x4 colour blocks <= 0.5, of smooth noise <= 0.83 with fit shares <= 0.4.
