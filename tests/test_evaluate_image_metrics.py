@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sora_mini.evaluate.image_metrics import psnr, ssim
+from sora_mini.evaluate.image_metrics import PSNR_CAP_DB, psnr, ssim
 
 
 def _gaussian_window(sigma=1.5, radius=5):
@@ -43,7 +43,7 @@ def test_psnr_matches_formula_per_frame():
     got = psnr(a, b, data_range=255)
     mse = ((a.astype(float) - b.astype(float)) ** 2).reshape(3, -1).mean(1)
     np.testing.assert_allclose(got, 10 * np.log10(255**2 / mse), rtol=1e-12)
-    assert np.isinf(psnr(a, a)).all()
+    assert np.isinf(psnr(a, a, cap=None)).all() and (psnr(a, a) == PSNR_CAP_DB).all()
     # the same in [0, 1] with data_range 1
     np.testing.assert_allclose(psnr(a / 255.0, b / 255.0, data_range=1.0), got, rtol=1e-9)
 

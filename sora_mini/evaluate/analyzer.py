@@ -13,6 +13,8 @@ world's vocabulary (palette, backgrounds, the three shapes) is used: no spec, no
    A frame without an object whose place is covered by one in front of it is "hidden", not absent.
 4. **Attributes**: size class from the start half-extent, start region from the start centre,
    motion, direction, speed and events from the track (``motion.analyze_motion``).
+5. **Credibility** (``credible``): every colour found is reported, but only a detection that is one
+   piece and fits a shape counts as an object (``Analysis.credible_objects``); colour noise does not.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from sora_mini.evaluate.credible import credibility
 from sora_mini.evaluate.motion import MotionResult, analyze_motion
 from sora_mini.evaluate.pixels import (
     NONE,
@@ -29,6 +32,7 @@ from sora_mini.evaluate.pixels import (
     core_pixels,
     drop_specks,
     estimate_background,
+    largest_piece_share,
     unmix,
 )
 from sora_mini.evaluate.shapes import CENTROID_DY, fit_shape, refine, robust_line, visible_share
@@ -57,6 +61,17 @@ class ObjectAnalysis:
     shape_error: dict[str, float]  # mean template misfit per shape (lower is better)
     frame_shapes: list[str | None]  # best shape per reliable frame (None elsewhere)
     motion: MotionResult
+    fit_misfit: np.ndarray  # [T] best template's misfit per frame (nan where not drawn)
+    one_piece: np.ndarray  # [T] share of its coverage in its largest connected piece
+
+    @property
+    def credibility(self) -> dict:
+        """Is it an object at all (``credible.credibility``): one piece, and a shape fits."""
+        return credibility(self.fit_misfit, self.one_piece, self.visible)
+
+    @property
+    def credible(self) -> bool:
+        return self.credibility["credible"]
 
     @property
     def box(self) -> np.ndarray:
@@ -100,6 +115,7 @@ class ObjectAnalysis:
             "shape_error": {k: round(v, 4) for k, v in self.shape_error.items()},
             "events": self.motion.events,
             "physics": self.motion.physics,
+            **self.credibility,
         }
 
 
@@ -117,6 +133,11 @@ class Analysis:
     @property
     def unit(self) -> float:
         return float(min(self.height, self.width))
+
+    @property
+    def credible_objects(self) -> list[ObjectAnalysis]:
+        """The detections that pass the object floor (``sora_mini.evaluate.credible``)."""
+        return [o for o in self.objects if o.credible]
 
     def to_dict(self) -> dict:
         return {
@@ -153,6 +174,8 @@ class _Fit:
     center: np.ndarray  # [T, 2]
     vfrac: np.ndarray  # [T]
     color_ok: np.ndarray  # [T]
+    misfit: np.ndarray  # [T] the best shape's misfit per frame (nan where not present)
+    one_piece: np.ndarray  # [T] share of its coverage in its largest connected piece
 
 
 @dataclass
@@ -243,7 +266,8 @@ class VideoAnalyzer:
         return _Fit(color=name, label=k, a=a, known=known, present=present, shape=shape,
                     errors=errors, frame_shapes=frame_shapes, r_free=r_free, r_model=r_model,
                     center=center, vfrac=vfrac,
-                    color_ok=present & (med <= 0.5 * self.residual_tolerance))
+                    color_ok=present & (med <= 0.5 * self.residual_tolerance),
+                    misfit=per_frame.min(axis=0), one_piece=largest_piece_share(a))
 
     @staticmethod
     def _depth(fits: list[_Fit], labels) -> np.ndarray:
@@ -301,6 +325,8 @@ class VideoAnalyzer:
             shape_error=f.errors,
             frame_shapes=f.frame_shapes,
             motion=motion,
+            fit_misfit=f.misfit,
+            one_piece=f.one_piece,
         )
 
 

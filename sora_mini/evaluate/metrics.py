@@ -4,7 +4,14 @@
 a ``CaptionSpec`` or a ``SceneSpec``. Every score is in [0, 1] (``None`` where the prompt does not
 state the attribute, or an image cannot show it); ``overall`` is the mean of the stated ones.
 
-* **Adherence**: detected objects are matched to prompt objects by colour first, then by the most
+Only **credible** detections count (``sora_mini.evaluate.credible``: one piece, a shape fits):
+colour noise is reported under ``detected`` (``credible: false``) but is no object. A prompt
+object without a credible match scores 0 on every attribute; a video without any credible object
+scores 0 on every stated adherence attribute (the background too: an empty frame follows no
+prompt), and 0 on physics (``None`` for an image), consistency and framing: nothing shown is no
+evidence of physical, stable or well-framed objects.
+
+* **Adherence**: credible objects are matched to prompt objects by colour first, then by the most
   agreeing attributes (Hungarian, ``scipy.optimize.linear_sum_assignment``). Per attribute: the
   share of prompt objects stating it whose match has it. ``event_time`` passes when the detected
   event frame is within ``event_tolerance(T)`` frames of the prompt's. ``count`` is 1 when as many
@@ -77,6 +84,7 @@ def score_adherence(detected: list[dict], background: str | None, target, frames
     """Adherence of detected attributes (dicts with ATTRIBUTES + ``event_frame``) to the prompt.
 
     -> {"attributes": {name: score or None}, "overall", "matches": [...], "per_object": [...]}.
+    ``detected`` holds the credible objects only; with none, every stated attribute scores 0.
     """
     prompt = as_caption_spec(target)
     matches = match_objects(prompt, detected, frames)
@@ -94,8 +102,10 @@ def score_adherence(detected: list[dict], background: str | None, target, frames
         per_object.append(row)
     scores = {a: (float(np.mean(v)) if v else None) for a, v in sums.items()}
     scores["count"] = float(len(detected) == len(prompt.objects))
-    scores["background"] = (
-        None if prompt.background is None else float(background == prompt.background)
+    scores["background"] = (  # an empty frame follows no prompt, whatever its background
+        None
+        if prompt.background is None
+        else float(bool(detected) and background == prompt.background)
     )
     scores = {a: scores[a] for a in SCORED}
     stated = [v for v in scores.values() if v is not None]
@@ -127,9 +137,17 @@ def _physics_score(o, unit: float) -> float | None:
     return float(np.mean(np.linalg.norm(c - np.median(c, axis=0), axis=1) < 0.02 * unit))
 
 
+def _nothing(analysis: Analysis, per_image=0.0) -> dict:
+    """The score of a video without a credible object: 0 (``per_image`` for an image)."""
+    return {"score": per_image if analysis.frames == 1 else 0.0, "per_object": []}
+
+
 def physics_scores(analysis: Analysis) -> dict:
+    """Per credible object, how well its track follows the world's physics (module docstring)."""
+    if not analysis.credible_objects:
+        return _nothing(analysis, per_image=None)
     per = []
-    for o in analysis.objects:
+    for o in analysis.credible_objects:
         per.append(
             {
                 "color": o.color,
@@ -144,8 +162,10 @@ def physics_scores(analysis: Analysis) -> dict:
 
 def consistency_scores(analysis: Analysis) -> dict:
     """Shares of frames where each object keeps its colour, shape and size and does not flicker."""
+    if not analysis.credible_objects:
+        return {**dict.fromkeys(_STABLE, 0.0), **_nothing(analysis)}
     rows = []
-    for o in analysis.objects:
+    for o in analysis.credible_objects:
         seen = np.flatnonzero(o.visible)
         span = np.zeros_like(o.visible)
         span[seen[0] : seen[-1] + 1] = True
@@ -176,11 +196,13 @@ def consistency_scores(analysis: Analysis) -> dict:
                 "presence_stable": presence,
             }
         )
-    keys = ("color_stable", "shape_stable", "size_stable", "presence_stable")
-    out = {k: _mean([r[k] for r in rows]) for k in keys}
-    out["score"] = _mean([out[k] for k in keys])
+    out = {k: _mean([r[k] for r in rows]) for k in _STABLE}
+    out["score"] = _mean([out[k] for k in _STABLE])
     out["per_object"] = rows
     return out
+
+
+_STABLE = ("color_stable", "shape_stable", "size_stable", "presence_stable")
 
 
 def _expected_presence(o) -> np.ndarray:
@@ -191,8 +213,10 @@ def _expected_presence(o) -> np.ndarray:
 
 def framing_scores(analysis: Analysis) -> dict:
     """Share of frames in which each object's box is inside the frame (half a pixel of slack)."""
+    if not analysis.credible_objects:
+        return _nothing(analysis)
     rows = []
-    for o in analysis.objects:
+    for o in analysis.credible_objects:
         box = o.box[o.reliable]
         if len(box) == 0:
             rows.append({"color": o.color, "inside": None})
@@ -213,15 +237,20 @@ def _mean(vals):
 
 
 def evaluate(video_or_analysis, target, analyzer: VideoAnalyzer | None = None) -> dict:
-    """All scores of a video (uint8 [T, H, W, 3]) or ``Analysis`` against ``target``; JSON-able."""
+    """All scores of a video (uint8 [T, H, W, 3]) or ``Analysis`` against ``target``; JSON-able.
+
+    ``detected`` lists every colour found (with ``credible``); only credible ones are scored.
+    """
     a = video_or_analysis
     if not isinstance(a, Analysis):
         a = (analyzer or VideoAnalyzer()).analyze(a)
-    detected = [{**o.attributes(), "event_frame": o.motion.event_frame} for o in a.objects]
+    objects = a.credible_objects
+    detected = [{**o.attributes(), "event_frame": o.motion.event_frame} for o in objects]
     adherence = score_adherence(detected, a.background, target, a.frames)
     return {
         "size": {"frames": a.frames, "height": a.height, "width": a.width},
         "background": a.background,
+        "credible_objects": len(objects),
         "detected": [o.to_dict() for o in a.objects],
         "adherence": adherence,
         "physics": physics_scores(a),
@@ -230,14 +259,38 @@ def evaluate(video_or_analysis, target, analyzer: VideoAnalyzer | None = None) -
     }
 
 
-def evaluate_video(video, caption: str, value_range: tuple[float, float] = (0.0, 1.0)) -> dict:
-    """The CLI's entry: a video and its caption -> a JSON-able dict of scores.
+def evaluate_video(video, caption: str, value_range: tuple[float, float] = (-1.0, 1.0)) -> dict:
+    """The CLI's entry: a video and its caption -> a JSON-able dict of scores (``evaluate``).
 
-    ``video``: uint8 ``[T, H, W, 3]``, or anything ``sora_mini.viz.to_uint8`` reads (torch or float
-    in ``value_range``, ``[3, T, H, W]``).
+    ``video``: uint8 ``[T, H, W, 3]`` as is; or floats (numpy or torch, ``[T, H, W, 3]`` or
+    ``[3, T, H, W]``, see ``sora_mini.convert.to_uint8``) in ``value_range``, by default the
+    model's ``[-1, 1]`` (what every decoder returns; pass ``(0, 1)`` for unit floats). Floats a
+    little outside the range (a decoder's overshoot) are clipped to it, and the share clipped is
+    reported as ``input.clipped``; values beyond the range by more than its width mean the range
+    is wrong, and raise ``ValueError``.
     """
-    from sora_mini.convert import to_uint8
+    from sora_mini.convert import to_uint8  # imports torch: only here, not with the analyzer
 
-    if not (isinstance(video, np.ndarray) and video.dtype == np.uint8):
-        video = to_uint8(video, value_range=value_range)
-    return evaluate(video, caption)
+    video, clipped = _as_numpy(video), 0.0
+    if video.dtype != np.uint8:
+        lo, hi = value_range
+        if video.size and (video.min() < lo - (hi - lo) or video.max() > hi + (hi - lo)):
+            raise ValueError(
+                f"video values span [{video.min():.3g}, {video.max():.3g}], far outside "
+                f"value_range={value_range}; pass the range the video is in, e.g. (0, 1) for unit "
+                "floats or (0, 255) for float pixels"
+            )
+        clipped = float(np.mean((video < lo) | (video > hi))) if video.size else 0.0
+    video = to_uint8(video, value_range=value_range)  # uint8 keeps its values; [3, T, H, W] ok
+    out = evaluate(video, caption)
+    out["input"] = {"value_range": list(value_range), "clipped": clipped}
+    return out
+
+
+def _as_numpy(video) -> np.ndarray:
+    """numpy or torch -> numpy, same layout; uint8 stays uint8, anything else becomes float32."""
+    if hasattr(video, "detach"):  # a torch tensor
+        video = video.detach().cpu()
+        video = video.numpy() if str(video.dtype) == "torch.uint8" else video.float().numpy()
+    video = np.asarray(video)
+    return video if video.dtype == np.uint8 else video.astype(np.float32)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sora_mini.evaluate.tracking import follow_track, largest_turn, move_physics
 from sora_mini.world.spec import DIRECTIONS, EVENT_TIMES, SPEEDS, event_frame
 
 SPEED_THRESHOLD = float(np.sqrt(np.prod(list(SPEEDS.values()))))  # shorter side per frame
@@ -76,15 +77,6 @@ def _switch(state: np.ndarray) -> tuple[str | None, int | None]:
     return kind, sign * min(costs)[1]
 
 
-def _line_rms(t: np.ndarray, p: np.ndarray) -> float:
-    """RMS residual of a straight-line fit p(t) (p [n, 2])."""
-    if len(t) < 3:
-        return 0.0
-    A = np.stack([np.ones_like(t), t], 1)
-    coef, *_ = np.linalg.lstsq(A, p, rcond=None)
-    return float(np.sqrt(((A @ coef - p) ** 2).sum(1).mean()))
-
-
 def _quadratic(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Fit y = c0 + v t + a t^2 / 2 -> (v at t[0], a, rms)."""
     t0 = t - t[0]
@@ -133,7 +125,7 @@ def analyze_motion(
     out.start_center = tuple(map(float, P[0] - v[0] * idx[0]))
     if _is_fall(idx, P, v, unit, noise):
         return _fall(out, idx, P, v, unit, height, np.nanmedian(R), noise)
-    return _move(out, T, idx, P, v, unit, height, width, float(np.nanmedian(R)), noise)
+    return _move(out, T, idx, P, v, unit, height, width, half_extent=float(np.nanmedian(R)), noise=noise)
 
 
 def _position_noise(idx, P) -> float:
@@ -191,162 +183,36 @@ def _fall(out, idx, P, v, unit, height, r, noise: float = 0.0) -> MotionResult:
     return out
 
 
-def _advance(p, v, gap, lo, hi):
-    """Move ``p`` by ``v * gap`` between walls ``lo`` / ``hi`` (per axis), mirroring at a wall.
-
-    -> (position, velocity after, hits [(axis, wall index 0 low / 1 high, time from p)]).
-    """
-    q, v_out, hits = p + v * gap, v.copy(), []
-    for ax in (0, 1):
-        for w, (wall, beyond) in enumerate(((lo[ax], q[ax] < lo[ax]), (hi[ax], q[ax] > hi[ax]))):
-            if beyond and v[ax] != 0 and hi[ax] > lo[ax]:
-                hits.append((ax, w, (wall - p[ax]) / v[ax]))
-                q[ax], v_out[ax] = 2 * wall - q[ax], -v[ax]
-    return q, v_out, hits
-
-
-def _reach(p, q, gap, lo, hi, speed):
-    """Velocities that take ``p`` to ``q`` in ``gap`` frames, straight or after one wall per axis;
-    the one whose speed is closest to ``speed`` -> (velocity, velocity after, hits)."""
-    options = []
-    for fx in (None, 0, 1):
-        for fy in (None, 0, 1):
-            target = q.copy()
-            for ax, f in ((0, fx), (1, fy)):
-                if f is not None:
-                    target[ax] = 2 * (lo[ax], hi[ax])[f] - q[ax]
-            vel = (target - p) / gap
-            nq, v_out, hits = _advance(p, vel, gap, lo, hi)
-            if np.allclose(nq, q, atol=1e-6):
-                options.append((abs(np.linalg.norm(vel) - speed), vel, v_out, hits))
-    best = min(options, key=lambda o: o[0])
-    return best[1], best[2], best[3]
-
-
-_WALLS = (("left", "right"), ("top", "bottom"))
-
-
-def _move(out, T, idx, P, v, unit, height, width, r, noise: float = 0.0) -> MotionResult:
-    """Follow the track at constant velocity with mirror bounces; a change unexplained: a turn."""
-    lo, hi = np.array([r, r]), np.array([width - r, height - r])
-    v_cur, i, n = v[0].copy(), 1, len(idx)
-    bounces, changes, glitches, errors, speeds = [], [], [], [], [np.linalg.norm(v[0])]
-    n_bounce_steps = [0]
-    seg, first_v = (
-        0,
-        None,
-    )  # the current straight segment starts at idx[seg]; the first one's velocity
-
-    def ok(pred, obs, vel, gap):
-        err = np.linalg.norm(pred - obs)
-        return err <= 0.1 * np.linalg.norm(vel) * gap + 0.15 + 4 * noise, err
-
-    def record(start, hits):
-        for ax, w, t in hits:
-            bounces.append(
-                {
-                    "kind": "bounce",
-                    "frame": int(np.ceil(start + t - 1e-6)),
-                    "wall": _WALLS[ax][w],
-                    "time": float(start + t),
-                }
-            )
-
-    while i < n - 1:
-        j, gap = i + 1, idx[i + 1] - idx[i]
-        pred, v_after, hits = _advance(P[i], v_cur, gap, lo, hi)
-        good, err = ok(pred, P[j], v_cur, gap)
-        if good:
-            errors.append(err / max(np.linalg.norm(v_cur) * gap, 1e-6))
-            record(idx[i], hits)
-            if not hits:
-                speeds.append(np.linalg.norm(P[j] - P[i]) / gap)
-                v_after = (P[j] - P[seg]) / (
-                    idx[j] - idx[seg]
-                )  # the segment's mean velocity: less jitter
-            else:
-                n_bounce_steps[0] += 1
-                first_v = v_cur if first_v is None else first_v
-                seg = j
-            v_cur, i = v_after, j
-            continue
-        # either the velocity changed (a turn, maybe straight into a wall) or frame j is a bad
-        # measurement: keep whichever predicts the next frame better. Across unseen frames the
-        # change may have happened at any of them: take the time that keeps the speed
-        speed = np.linalg.norm(v_cur)
-        best = None
-        for c in range(int(idx[i]), int(idx[j])):
-            p_c, _, hits_c = _advance(P[i], v_cur, c - idx[i], lo, hi)
-            v_new_c, v_after_c, hits_new = _reach(p_c, P[j], idx[j] - c, lo, hi, speed)
-            miss = abs(np.linalg.norm(v_new_c) - speed)
-            if best is None or miss < best[0] - 1e-9:
-                best = (
-                    miss,
-                    c,
-                    v_new_c,
-                    v_after_c,
-                    hits_c + [(ax, w, t + c - idx[i]) for ax, w, t in hits_new],
-                )
-        _, t_change, v_new, v_after, hits = best
-        if j + 1 < n:
-            gap2 = idx[j + 1] - idx[j]
-            err_change = np.linalg.norm(_advance(P[j], v_after, gap2, lo, hi)[0] - P[j + 1])
-            pred2, v_after2, hits2 = _advance(P[i], v_cur, idx[j + 1] - idx[i], lo, hi)
-            err_glitch = np.linalg.norm(pred2 - P[j + 1])
-            if err_glitch < err_change and ok(pred2, P[j + 1], v_cur, idx[j + 1] - idx[i])[0]:
-                glitches.append(int(idx[j]))
-                record(idx[i], hits2)
-                if hits2:
-                    first_v = v_cur if first_v is None else first_v
-                    seg = j + 1
-                v_cur, i = v_after2, j + 1
-                continue
-        changes.append((t_change, v_cur.copy(), v_new))
-        errors.append(err / max(np.linalg.norm(v_cur) * gap, 1e-6))
-        record(idx[i], hits)
-        first_v = v_cur if first_v is None else first_v
-        v_cur, i, seg = v_after, j, j
-
+def _move(
+    out: MotionResult,
+    frames: int,
+    frames_seen,
+    centers,
+    velocities,
+    unit: float,
+    height: int,
+    width: int,
+    half_extent: float,
+    noise: float = 0.0,
+) -> MotionResult:
+    """A moving object's caption-level motion (``move`` or ``turn``), direction, speed, events and
+    physics from its track (``centers [n, 2]`` at ``frames_seen [n]``, ``velocities [n - 1, 2]``)."""
+    lo = np.array([half_extent, half_extent])
+    hi = np.array([width - half_extent, height - half_extent])
+    f = follow_track(frames_seen, centers, velocities[0], lo, hi, noise)
     out.motion = "move"
-    out.direction = nearest_direction(v_cur if first_v is None else first_v)
-    out.speed = "quickly" if np.median(speeds) / unit > SPEED_THRESHOLD else "slowly"
-    if changes:  # the turn: the largest change of direction
-
-        def angle(c):
-            a, b = c[1], c[2]
-            return np.arccos(
-                np.clip(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-9), -1, 1)
-            )
-
-        e, _, v2 = max(changes, key=angle)
-        if np.degrees(angle((e, _, v2))) >= 25:
-            out.motion, out.event_frame, out.event_time = "turn", e, nearest_event_time(e, T)
-            out.direction2 = nearest_direction(v2)
-            out.events.append({"kind": "turn", "frame": e})
-    out.events += bounces
+    out.direction = nearest_direction(f.velocity if f.first_velocity is None else f.first_velocity)
+    out.speed = "quickly" if np.median(f.speeds) / unit > SPEED_THRESHOLD else "slowly"
+    turn = largest_turn(f.changes)
+    if turn is not None:
+        e, v2 = turn
+        out.motion, out.event_frame, out.event_time = "turn", e, nearest_event_time(e, frames)
+        out.direction2 = nearest_direction(v2)
+        out.events.append({"kind": "turn", "frame": e})
+    out.events += f.bounces
     out.events.sort(key=lambda ev: ev["frame"])
-    # physics: steps the constant-velocity-with-bounces model predicts (the first step sets the
-    # velocity; a turn's step counts when the caption-level motion is a turn)
-    consistent = len(speeds) + n_bounce_steps[0] + (out.motion == "turn")
     out.physics.update(
-        speed=float(np.median(speeds)) / unit,
-        prediction_error=float(np.mean(errors)) if errors else 0.0,  # per step, relative to it
-        steps=n - 1,
-        consistent_steps=int(consistent),
-        unexplained_changes=len(changes) - (out.motion == "turn"),
-        glitches=len(glitches),
-        bounces=len(bounces),
-        line_rms=_pieces_rms(idx, P, out.events) / unit,
+        move_physics(f, len(frames_seen) - 1, out.motion == "turn", frames_seen, centers,
+                     out.events, unit)
     )
     return out
-
-
-def _pieces_rms(idx, P, events) -> float:
-    """Largest RMS residual of straight-line fits between consecutive events."""
-    cuts = sorted({ev["frame"] for ev in events}) + [int(idx[-1]) + 1]
-    worst, start = 0.0, 0
-    for c in cuts:
-        sel = (idx >= start) & (idx < c)
-        worst = max(worst, _line_rms(idx[sel].astype(float), P[sel]))
-        start = c
-    return worst

@@ -90,3 +90,15 @@ def drop_specks(a: np.ndarray, known: np.ndarray, share: float = 0.1):
                     a[t][blob] = 0.0
                     known[t][blob] = False
     return a, known
+
+
+def largest_piece_share(a: np.ndarray) -> np.ndarray:
+    """[T, H, W] coverage -> [T] share of each frame's coverage in its largest 8-connected piece
+    (1 for one solid shape; colour noise scattered over the frame gives a small share)."""
+    out = np.zeros(a.shape[0])
+    for t in range(a.shape[0]):
+        lab, n = ndimage.label(a[t] > 0, structure=np.ones((3, 3)))
+        if n:
+            mass = ndimage.sum(a[t], lab, index=np.arange(1, n + 1))
+            out[t] = mass.max() / max(mass.sum(), 1e-9)
+    return out

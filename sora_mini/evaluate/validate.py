@@ -185,8 +185,9 @@ def validate_evaluator(
         spec, other = specs[i], specs[(i + 1) % n]
         video, annotations = render(spec, H, W, T)
         analysis = analyzer.analyze(video)
-        detected = [
-            {**o.attributes(), "event_frame": o.motion.event_frame} for o in analysis.objects
+        detected = [  # what ``evaluate`` scores: the credible objects only
+            {**o.attributes(), "event_frame": o.motion.event_frame}
+            for o in analysis.credible_objects
         ]
         res = score_adherence(detected, analysis.background, spec, T)
         _tally(report.truth, res)
