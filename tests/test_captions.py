@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -162,3 +163,72 @@ def test_known_words_in_a_broken_order_raise(text):
 def test_attribute_names_match_object_spec():
     fields = {f.name for f in dataclasses.fields(V.ObjectSpec)}
     assert set(ATTRIBUTES) <= fields
+
+
+# ---- caption -> scene: unstated attributes drawn from the seed, by the sampler's placement rule --
+def _boxes_apart(ann) -> bool:
+    boxes = [o.box[0] for o in ann.objects]
+    return all(min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+               for i, a in enumerate(boxes) for b in boxes[:i])
+
+
+def test_a_moving_prompt_starts_with_room_to_move_that_way():
+    from sora_mini.world import render, start_regions
+
+    caption = parse_caption("a red circle moves right")
+    starts = set()
+    for seed in range(100):
+        spec = caption.to_scene_spec(seed)
+        (o,) = spec.objects
+        assert (o.color, o.shape, o.motion, o.direction) == ("red", "circle", "move", "right")
+        assert o.region in start_regions("move", "right", o.size), (seed, o)
+        for h, w in ((32, 32), (36, 64), (64, 36)):
+            _, ann = render(spec, h, w, 9)
+            track = ann.objects[0]
+            unit, (x, y) = min(h, w), o.start_xy
+            r = V.SIZES[o.size] * unit  # the start box (before the renderer's clipping) is inside
+            assert r <= x * w <= w - r and r <= y * h <= h - r, (seed, h, w)
+            box = track.box[:3]
+            assert (box[:, :2] >= 0).all() and (box[:, 2] <= w).all() and (box[:, 3] <= h).all()
+            step = np.diff(track.center[:2], axis=0)[0]  # the first step goes right, not a bounce
+            assert step[0] > 0 and step[1] == 0, (seed, h, w)
+        starts.add((o.region, o.offset, o.size, o.speed))
+    assert len(starts) > 50  # the seed draws the unstated attributes, not one default
+
+
+@pytest.mark.parametrize("text", [
+    "a red circle moves right and a blue square falls",
+    "a green triangle and a yellow circle",
+    "a red circle grows and a large blue square moves down",
+    "a red circle, a blue square and a green triangle",
+])
+def test_objects_of_a_prompt_do_not_start_on_top_of_each_other(text):
+    from sora_mini.world import render
+
+    caption = parse_caption(text)
+    for seed in range(40):
+        spec = caption.to_scene_spec(seed)
+        assert len(spec.objects) == len(caption.objects)
+        for o, c in zip(spec.objects, caption.objects):  # stated attributes kept
+            assert {a: getattr(o, a) for a in c.stated()} == c.stated()
+        assert len({o.region for o in spec.objects}) == len(spec.objects)
+        _, ann = render(spec, 36, 64, 1)
+        assert _boxes_apart(ann), (seed, spec)
+
+
+def test_stated_attributes_win_even_against_the_placement_rule():
+    spec = parse_caption("a red circle at the right moves right quickly and a blue square at the "
+                         "right falls, on a navy background").to_scene_spec(3)
+    red, blue = spec.objects
+    assert (red.region, red.direction, red.speed) == ("right", "right", "quickly")
+    assert (blue.region, blue.motion, spec.background) == ("right", "fall", "navy")
+    assert parse_caption("a large circle at the top left grows").to_scene_spec(0).objects[0].region \
+        == "top left"
+
+
+def test_to_scene_spec_is_seeded_and_says_when_a_caption_has_too_many_objects():
+    c = parse_caption("a circle falls and a square")
+    assert c.to_scene_spec(5) == c.to_scene_spec(5)
+    assert c.to_scene_spec(5).seed == 5
+    with pytest.raises(CaptionError, match="1 to 3 objects; this caption describes 4"):
+        parse_caption("a circle, a square, a triangle and a red circle").to_scene_spec()

@@ -22,10 +22,12 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
+from sora_mini.world.sample import sample_spec
 from sora_mini.world.spec import (
     BACKGROUNDS,
     DIRECTIONS,
     EVENT_TIMES,
+    MAX_OBJECTS,
     PALETTE,
     REGIONS,
     SHAPES,
@@ -77,33 +79,23 @@ class CaptionSpec:
     background: str | None = None
 
     def to_scene_spec(self, seed: int = 0) -> SceneSpec:
-        """A renderable spec: stated attributes kept, the rest filled with plain defaults."""
-        used = {o.color for o in self.objects if o.color}
-        free = [c for c in PALETTE if c not in used]
-        objs = []
-        for o in self.objects:
-            color = o.color or free.pop(0)
-            motion = o.motion or "still"
-            moving = motion in ("move", "turn")
-            d2 = o.direction2
-            if motion == "turn" and d2 is None:
-                d2 = "up" if (o.direction or "right") != "up" else "right"
-            objs.append(
-                ObjectSpec(
-                    shape=o.shape or "circle",
-                    color=color,
-                    size=o.size or "small",
-                    region=o.region or "center",
-                    motion=motion,
-                    direction=(o.direction or "right") if moving else None,
-                    speed=(o.speed or "slowly") if moving else None,
-                    direction2=d2 if motion == "turn" else None,
-                    event_time=(o.event_time or "halfway through")
-                    if motion in ("appear", "disappear", "turn")
-                    else None,
-                )
-            )
-        return SceneSpec(objects=objs, background=self.background or "black", seed=seed).validate()
+        """A renderable spec: every stated attribute kept, the rest drawn from ``seed``.
+
+        The unstated attributes are drawn as ``sample_spec(seed, fix=...)`` draws them, under the
+        placement rule of ``sora_mini.world.placement``: "a red circle moves right" starts where
+        it has room to move right, and objects without a stated region start apart in their own
+        regions. What the caption states wins even where it breaks a rule (then objects may
+        overlap or start against a wall). Different seeds give different fillings.
+        """
+        if not 1 <= len(self.objects) <= MAX_OBJECTS:
+            raise CaptionError(f"a scene has 1 to {MAX_OBJECTS} objects; this caption describes "
+                               f"{len(self.objects)}")
+        n = len(self.objects)
+        spec = sample_spec(seed, fix=[o.stated() for o in self.objects], min_objects=n,
+                           max_objects=n, strict=False)
+        if self.background is not None:
+            spec.background = self.background
+        return spec.validate()
 
 
 # ----------------------------------------------------------------------------------------------

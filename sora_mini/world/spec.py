@@ -4,8 +4,9 @@ A ``SceneSpec`` holds a background and 1-3 objects; each object has a shape, a c
 a start region (with a small seeded offset inside it) and one motion. Positions are fractions of
 the frame (x across the width, y down the height); sizes and speeds are fractions of the frame's
 shorter side, so one spec renders at any height, width and duration. Event times are fractions
-of the duration. Every field has a fixed vocabulary; ``validate`` names the bad value and the
-allowed ones. JSON round-trips exactly (``to_json`` / ``from_json``).
+of the duration. Every field has a fixed vocabulary (``VOCABULARY``: attribute -> allowed values,
+also exported by ``sora_mini.world``); ``validate`` names the bad value and the allowed ones.
+JSON round-trips exactly (``to_json`` / ``from_json``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 # ----------------------------------------------------------------------------------------------
 # Vocabulary (the caption grammar, the renderer and the evaluator all read these)
@@ -58,6 +60,14 @@ MOTIONS = ("still", "move", "fall", "grow", "shrink", "appear", "disappear", "tu
 EVENT_TIMES: dict[str, float] = {  # words -> fraction of the duration
     "early": 0.25, "halfway through": 0.5, "late": 0.75,
 }
+COLORS = tuple(PALETTE)  # the object colour names
+# every attribute a spec names -> its allowed values (ObjectSpec fields, and the scene's background)
+VOCABULARY = MappingProxyType({
+    "shape": SHAPES, "color": COLORS, "size": tuple(SIZES), "region": tuple(REGIONS),
+    "motion": MOTIONS, "direction": tuple(DIRECTIONS), "speed": tuple(SPEEDS),
+    "direction2": tuple(DIRECTIONS), "event_time": tuple(EVENT_TIMES),
+    "background": tuple(BACKGROUNDS),
+})
 GRAVITY = 0.012  # shorter side per frame^2
 RESTITUTION = 0.8  # speed kept at a bounce on the ground
 GROW_FACTOR = 1.6  # final size / start size for "grow" (its inverse for "shrink")
