@@ -3,9 +3,13 @@
 Figures: (1) share of real tokens in the computed slots for each layout; (2) forward+backward
 throughput (real tokens / s) of a DiT-S-wide stack of transformer blocks on the same examples,
 packed vs padded to the longest, measured side by side in one run; (3) the attention paths
-for a packed batch (SDPA + block-diagonal mask, one SDPA per example, nested jagged tensors).
+for a packed batch (SDPA + block-diagonal mask, one SDPA per example, nested jagged tensors);
+(4) two exact packed full-attention plans through the backbones' ``Attention``, fp32 and bf16:
+the block-diagonal mask (``MaskedAttention``, what ``models.attention.full_attention`` uses) and
+per-example groups (``TokenGroups`` keyed by segment id); they decided ``full_attention``.
 Times are the best of n interleaved runs (the least noisy figure on a shared machine).
-Run: ``.venv/bin/python benchmarks/bench_packing.py`` (scale "small"), ``main(quick=True)`` for tiny.
+Run: ``.venv/bin/python benchmarks/bench_packing.py`` (scale "small"), ``main(quick=True)`` for tiny;
+``--plans``: only (4), on the tiny and small mixes.
 """
 
 from __future__ import annotations
@@ -208,6 +212,62 @@ def attention_paths(scale: str, num_sequences: int, repeats: int, seed: int = 0)
     return out
 
 
+def packed_plans(scale: str, num_sequences: int, repeats: int, width_scale: str | None = None,
+                 seed: int = 0) -> dict:
+    """Forward+backward ms of one attention layer on a packed batch by the package's two plans.
+
+    The examples and pack length come from ``scale``'s world mix, width and heads from
+    ``width_scale``'s model; fp32 and bf16 autocast (training's precision on a CPU).
+    """
+    from sora_mini.models.attention import MaskedAttention, TokenGroups
+    from sora_mini.models.layers import Attention as OurAttention
+    from sora_mini.patches import segment_attention_mask
+
+    cfg, m = get_config(scale), get_config(width_scale or scale).model
+    L = cfg.patches.pack_length
+    lengths = [a * b * c for a, b, c in world_grids(scale, 1024, seed=seed)]
+    bins, _ = fill_sequences(iter(lengths), num_sequences, L)
+    ex = [lengths[i] for b in bins for i in b]
+    pb = pack([torch.zeros(n, 1) for n in ex], [torch.zeros(n, 3, dtype=torch.long) for n in ex], L)
+    seg = pb.segment_ids
+    torch.manual_seed(seed)
+    attn = OurAttention(m.hidden_size, num_heads=m.num_heads, qkv_bias=True)
+    x = torch.randn(pb.num_sequences, L, m.hidden_size, requires_grad=True)
+    valid = (~pb.padding)[..., None]
+    out = {"shape": [pb.num_sequences, L, m.hidden_size], "heads": m.num_heads, "examples": len(ex),
+           "longest": max(ex)}
+    for bf16 in (False, True):
+        ref = None
+        for impl in ("mask", "groups"):
+            def step(impl=impl, bf16=bf16):
+                # built per call, as in a forward pass
+                plan = MaskedAttention(segment_attention_mask(seg)) if impl == "mask" else TokenGroups(seg)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    y = plan(attn, x)
+                (y.float() * valid).square().sum().backward()
+                return y.detach().float()
+
+            y = step()  # warm-up
+            ref = y if ref is None else ref
+            ts = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                step()
+                ts.append(time.perf_counter() - t0)
+            out[f"{impl}_{'bf16' if bf16 else 'fp32'}"] = {
+                "ms": 1000 * min(ts), "max_abs_diff": ((y - ref) * valid).abs().max().item()}
+    return out
+
+
+def print_plans(r: dict, scale: str) -> None:
+    print(f"== packed full-attention plans, scale {scale!r}: [S, L, D] = {r['shape']}, {r['heads']} heads, "
+          f"{r['examples']} examples (longest {r['longest']}), fwd+bwd of one layer")
+    for prec in ("fp32", "bf16"):
+        m, g = r[f"mask_{prec}"], r[f"groups_{prec}"]
+        print(f"  {prec}: mask {m['ms']:7.1f} ms | groups {g['ms']:7.1f} ms ({g['ms'] / m['ms']:.2f}x the mask, "
+              f"max|diff| {g['max_abs_diff']:.1e})")
+
+
 def main(quick: bool = False) -> dict:
     scale = "tiny" if quick else "small"
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -242,4 +302,10 @@ def main(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if "--plans" in sys.argv:
+        for sc, width in (("tiny", None), ("small", None), ("small", "base")):
+            print_plans(packed_plans(sc, num_sequences=4, repeats=5, width_scale=width), f"{sc}, width of {width or sc}")
+    else:
+        main()

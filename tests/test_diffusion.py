@@ -1,5 +1,6 @@
 """Unit tests for sora_mini.diffusion: samplers recover a known point, guidance, masks, bad input."""
 
+import dataclasses
 import math
 
 import pytest
@@ -10,16 +11,21 @@ from hypothesis import strategies as st
 from sora_mini.diffusion import (
     SAMPLERS,
     FlowMatching,
+    FlowOptions,
+    FrameCondition,
     GaussianDiffusion,
+    GaussianOptions,
+    SDEdit,
     cfg_combine,
+    check_model_timesteps,
     count_evals,
+    ddpm_timesteps,
     guided,
     make_loss_fn,
     make_objective,
     resolution_shift,
     sample,
     timestep_shift,
-    with_timestep_scale,
 )
 
 POINT = torch.tensor([0.7, -1.3])  # the whole data distribution: one point
@@ -48,8 +54,8 @@ def test_gaussian_samplers_recover_a_point(prediction, sampler, eta, steps):
     diff = GaussianDiffusion(prediction=prediction, beta_schedule="cosine")
     # float64: at t=999 the cosine schedule has sqrt(alpha_bar) ~ 1e-4, and eps -> x0 divides by it
     x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x = sample(true_eps_model(diff), diff, x_T.shape, sampler=sampler, steps=steps, eta=eta,
-               noise=x_T, generator=torch.Generator().manual_seed(1), progress=False)
+    x = sample(true_eps_model(diff), diff, x_T.shape, sampler=sampler, steps=steps,
+               options=GaussianOptions(eta=eta), noise=x_T, generator=torch.Generator().manual_seed(1), progress=False)
     assert torch.allclose(x, POINT.double().expand_as(x), atol=1e-6), (x - POINT).abs().max()
 
 
@@ -144,8 +150,8 @@ def test_sampler_keeps_known_frames():
     known = torch.randn(2, 3, 4, 2, 2)
     mask = torch.tensor([[False, True, True, True]] * 2)
     ts = []
-    out = sample(lambda x, t: ts.append(t) or torch.zeros_like(x), flow, known.shape, steps=3, known=known,
-                 mask=mask, frame_timesteps=True, progress=False)
+    out = sample(lambda x, t: ts.append(t) or torch.zeros_like(x), flow, known.shape, steps=3,
+                 frames=FrameCondition(known, mask, frame_timesteps=True), progress=False)
     assert torch.equal(out[:, :, 0], known[:, :, 0])
     assert all(t.shape == (2, 4) and (t[:, 0] == 0).all() and (t[:, 1] > 0).all() for t in ts)
 
@@ -160,7 +166,7 @@ def test_sdedit_strength_keeps_more_of_the_guide_when_small():
     guide = torch.full((256, 2), 3.0)  # far out in the tail of the data
     dists = []
     for strength in (0.2, 0.6, 1.0):
-        out = sample(normal_velocity, flow, guide.shape, steps=20, init=guide, strength=strength,
+        out = sample(normal_velocity, flow, guide.shape, steps=20, sdedit=SDEdit(guide, strength),
                      generator=torch.Generator().manual_seed(0), progress=False)
         dists.append((out - guide).norm(dim=1).mean().item())
     assert dists[0] < dists[1] < dists[2]  # low strength stays near the guide, 1.0 forgets it
@@ -186,11 +192,6 @@ def test_logit_normal_timesteps_concentrate_in_the_middle():
     assert middle(t) > middle(u) + 0.1
     shifted = FlowMatching(shift=3.0).sample_timesteps(20000, generator=torch.Generator().manual_seed(0))
     assert shifted.median() > 0.7
-
-
-def test_with_timestep_scale():
-    fn = with_timestep_scale(lambda x, t: t, 1000.0)
-    assert torch.equal(fn(None, torch.tensor([0.5])), torch.tensor([500.0]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,16 +259,97 @@ def test_bad_configuration(make):
 # ----------------------------------------------------------------------------------------------
 # The trainer hook and notebook 03's helpers
 # ----------------------------------------------------------------------------------------------
-def test_make_loss_fn_puts_flow_time_on_the_backbone_scale():
-    seen = {}
+class RecordingBackbone(torch.nn.Module):
+    """Declares DiT's timestep range like every backbone, checks it, and records the t it sees."""
 
-    def backbone(x, t, y):
-        seen["t"] = t
+    timestep_range = (0.0, 1000.0)
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x, t, y=None):
+        self.seen.append(check_model_timesteps(t, self.timestep_range, "RecordingBackbone"))
         return torch.zeros_like(x)
 
+
+def test_make_loss_fn_puts_flow_time_on_the_backbone_scale():
+    backbone = RecordingBackbone()
     batch = {"x": torch.randn(64, 2), "y": torch.zeros(64)}
     loss, metrics = make_loss_fn(FlowMatching(), cond_keys=("y",))(backbone, batch)
     assert loss.ndim == 0 and isinstance(metrics, dict)
-    assert 1.0 < seen["t"].max() <= 1000.0  # flow t in [0, 1] reaches the backbone times 1000
+    assert 1.0 < backbone.seen[-1].max() <= 1000.0  # flow t in [0, 1] reaches the backbone times 1000
     make_loss_fn(GaussianDiffusion(), cond_keys=("y",))(backbone, batch)
-    assert seen["t"].max() > 1.0 and torch.equal(seen["t"], seen["t"].round())  # DDPM: integers as they are
+    t = backbone.seen[-1]
+    assert t.max() > 1.0 and torch.equal(t, t.round())  # DDPM: integers as they are
+
+
+def test_sample_converts_time_for_a_backbone_as_training_does():
+    """The old sample() gave a backbone flow t in [0, 1] unless wrapped: now the objective converts."""
+    flow, backbone = FlowMatching(), RecordingBackbone()
+    sample(backbone, flow, (2, 2), steps=4, progress=False)
+    seen = torch.stack(backbone.seen)  # [steps, B]
+    assert torch.allclose(seen[:, 0], flow.sampling_times(4)[:-1] * 1000)
+    backbone.seen.clear()
+    sample(backbone, GaussianDiffusion(), (2, 2), steps=4, progress=False)
+    assert torch.stack(backbone.seen)[:, 0].tolist() == ddpm_timesteps(1000, 4)  # DDPM: unchanged
+    plain = []  # a plain function is in the objective's own units
+    sample(lambda x, t: plain.append(t) or x * 0, flow, (2, 2), steps=4, progress=False)
+    assert max(float(t.max()) for t in plain) == 1.0
+
+
+def test_time_converted_twice_is_an_error_that_says_what_to_do():
+    backbone = RecordingBackbone()
+    twice = FlowMatching().with_model_time(backbone)  # t * 1000 ...
+    twice.timestep_range = backbone.timestep_range  # ... by a wrapper that claims the backbone's range
+    with pytest.raises(ValueError, match="pass the model itself"):
+        sample(twice, FlowMatching(), (2, 2), steps=2, progress=False)
+    with pytest.raises(ValueError, match="pass the model itself"):
+        backbone(torch.zeros(2, 2), torch.tensor([0.5, 1500.0]))
+    with pytest.raises(ValueError, match="ranges \\(0, M\\)"):
+        FlowMatching().with_model_time(type("M", (), {"timestep_range": (-1.0, 1.0)})())
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampler options
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, match", [
+    (lambda: GaussianOptions(spacing="even"), "allowed: trailing"),
+    (lambda: GaussianOptions(eta=-0.1), "eta must be >= 0"),
+    (lambda: GaussianOptions(eta=float("nan")), "finite number"),
+    (lambda: GaussianOptions(clip_x0=0.0), "clip_x0 must be > 0"),
+    (lambda: FlowOptions(shift=0.0), "shift must be > 0"),
+    (lambda: FlowOptions(shift=2.0, mu=0.5), "not both"),
+    (lambda: FlowOptions(grid="karras"), "allowed: uniform"),
+    (lambda: FrameCondition(torch.zeros(2, 3, 4, 2, 2), torch.ones(2, 4)), "must be bool"),
+    (lambda: FrameCondition(torch.zeros(2, 3, 4, 2, 2), torch.ones(2, 5, dtype=torch.bool)), "does not fit"),
+    (lambda: FrameCondition(torch.zeros(2, 3, 4, 2, 2), torch.ones(3, 4, dtype=torch.bool)), "B = 2"),
+    (lambda: SDEdit(torch.zeros(2, 2), 0.0), r"strength must be in \(0, 1\]"),
+    (lambda: SDEdit(torch.zeros(2, 2), 1.5), r"strength must be in \(0, 1\]"),
+])
+def test_bad_sampler_options_are_refused_when_built(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_options_of_the_wrong_sampler_or_shape_are_refused():
+    with pytest.raises(TypeError, match="takes options=FlowOptions"):
+        sample(true_velocity, FlowMatching(), (1, 2), options=GaussianOptions(), progress=False)
+    with pytest.raises(ValueError, match="DDIM's noise level"):
+        sample(true_eps_model(GaussianDiffusion()), GaussianDiffusion(), (1, 2), sampler="ddpm", steps=2,
+               options=GaussianOptions(eta=0.5), progress=False)
+    with pytest.raises(ValueError, match="must match"):
+        sample(true_velocity, FlowMatching(), (2, 2), sdedit=SDEdit(torch.zeros(3, 2), 0.5), progress=False)
+
+
+def test_every_sampler_steps_through_the_registry():
+    """The loop has no per-name branch: a registered step function is what runs."""
+    calls = []
+    info = SAMPLERS["euler"]
+    SAMPLERS["counting"] = dataclasses.replace(info, name="counting",
+                                               step=lambda run, x, t, t_next: calls.append(t) or x)
+    try:
+        out = sample(true_velocity, FlowMatching(), (1, 2), sampler="counting", steps=3, progress=False)
+    finally:
+        del SAMPLERS["counting"]
+    assert len(calls) == 3 and calls[0] == 1.0 and out.shape == (1, 2)

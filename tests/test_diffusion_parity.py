@@ -10,7 +10,9 @@ from diffusers import DDIMScheduler, DDPMScheduler, FlowMatchEulerDiscreteSchedu
 
 from sora_mini.diffusion import (
     FlowMatching,
+    FlowOptions,
     GaussianDiffusion,
+    GaussianOptions,
     ddim_step,
     ddpm_step,
     ddpm_timesteps,
@@ -134,7 +136,7 @@ def test_ddim_sampling_loop_matches(prediction):
     x = x_T.clone()
     for t in ref.timesteps:
         x = ref.step(linear_model(x, t.float().expand(2)), t, x).prev_sample
-    mine = sample(linear_model, diff, x_T.shape, sampler="ddim", steps=8, spacing="leading",
+    mine = sample(linear_model, diff, x_T.shape, sampler="ddim", steps=8, options=GaussianOptions(spacing="leading"),
                   noise=x_T, progress=False)
     close(mine, x, atol=1e-5, rtol=1e-5)
 
@@ -189,5 +191,5 @@ def test_flow_euler_loop_matches():
     for t in ref.timesteps:
         x = ref.step(linear_model(x, t.expand(2) / 10.0), t, x).prev_sample
     mine = sample(lambda x, t: linear_model(x, t * flow.timestep_scale / 10.0), flow, x_T.shape,
-                  sampler="euler", steps=5, grid="diffusers", noise=x_T, progress=False)
+                  sampler="euler", steps=5, options=FlowOptions(grid="diffusers"), noise=x_T, progress=False)
     close(mine, x, atol=1e-5, rtol=1e-5)

@@ -9,7 +9,6 @@ from timm.layers import Attention, Mlp
 
 from sora_mini.patches import (
     first_fit,
-    masked_attention,
     pack,
     pack_latents,
     pad_to_max,
@@ -108,17 +107,23 @@ def test_segment_mask_is_block_diagonal_and_never_fully_masked():
     assert mask[0, 0, 1] and not mask[0, 1, 2] and not mask[0, 2, 5] and not mask[1, 3, 4]
 
 
-def test_masked_attention_equals_attention_per_example():
+@pytest.mark.parametrize("plan", ["full_attention", "groups"])
+def test_packed_attention_equals_attention_per_example(plan):
+    """The backbones' packed attention (block-diagonal mask), and the per-example groups it was
+    measured against, give every example what attention over that example alone gives it."""
+    from sora_mini.models.attention import TokenGroups, full_attention
+    from sora_mini.models.layers import Attention as BackboneAttention
+
     torch.manual_seed(0)
     lengths = [7, 12, 3, 9]
     pb = pack(*_examples(lengths, dim=1), max_len=20)
-    q, k, v = (torch.randn(pb.num_sequences, 2, 20, 8) for _ in range(3))
-    out = masked_attention(q, k, v, pb.attention_mask())
+    attn = BackboneAttention(16, num_heads=2, qkv_bias=True)
+    x = torch.randn(pb.num_sequences, 20, 16)
+    attend = full_attention(pb.segment_ids) if plan == "full_attention" else TokenGroups(pb.segment_ids)
+    out = attend(attn, x)
     for s, a, n in pb.locations:
-        sl = slice(a, a + n)
-        alone = torch.nn.functional.scaled_dot_product_attention(q[s:s + 1, :, sl], k[s:s + 1, :, sl],
-                                                                 v[s:s + 1, :, sl])
-        torch.testing.assert_close(out[s:s + 1, :, sl], alone, atol=1e-6, rtol=1e-5)
+        alone = attn(x[s:s + 1, a:a + n])  # no mask: the example is all there is
+        torch.testing.assert_close(out[s:s + 1, a:a + n], alone, atol=1e-6, rtol=1e-5)
 
 
 class Block(torch.nn.Module):

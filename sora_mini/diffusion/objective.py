@@ -5,11 +5,18 @@ Shapes: ``x0`` [B, ...] (a video latent [B, C, T, H, W], an image [B, C, H, W], 
 False = a clean condition, as in Open-Sora's MaskGenerator). Ho et al. 2020, Algorithm 1.
 
 The model interface, for every backbone: ``model_fn(x_t, t, **cond) -> prediction`` with the shape
-of ``x_t``. ``t`` is a float tensor [B] (or [B, T] per frame, see ``frame_timesteps``) in the
-objective's own units: DDPM integer timesteps 0..999, flow-matching times in [0, 1]. A timestep
-embedder tuned for 0..1000 (DiT's sinusoids, ``sora_mini.models``) needs ``t * timestep_scale``
-(1 for DDPM, 1000 for flow): the objective's ``backbone_fn(model)`` (used by ``make_loss_fn``) wraps
-a backbone so, and the same wrapped function goes to ``samplers.sample``.
+of ``x_t``. ``t`` is a float tensor [B] (or [B, T] per frame, see ``frame_timesteps``). One place
+decides its units, the objective (``with_model_time``), in training and sampling alike:
+
+- a model that declares ``timestep_range = (0, M)`` (every backbone of ``sora_mini.models`` and the
+  toys of notebook 03 declare DiT's (0, 1000)) sees ``t * timestep_scale * M / 1000``: DDPM's
+  integer timesteps 0..999 as they are, flow-matching times in [0, 1] times 1000;
+- any other callable (a plain function) sees the objective's own units: DDPM 0..999, flow [0, 1].
+
+So pass a backbone itself to ``training_loss``, ``make_loss_fn`` and ``samplers.sample`` (there is
+no ``backbone_fn`` wrapper any more: forgetting it cannot happen). A backbone refuses t outside its
+range (``check_model_timesteps``), so a time converted twice (flow t times 10^6) is an error with
+the fix in its message, not a silent bug.
 """
 
 from __future__ import annotations
@@ -30,12 +37,24 @@ def randn_like_gen(x: torch.Tensor, generator: torch.Generator | None = None) ->
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
-def with_timestep_scale(model_fn: ModelFn, scale: float) -> ModelFn:
-    """Wrap ``model_fn`` so that it sees ``t * scale`` (e.g. flow t in [0, 1] -> 0..1000 for DiT)."""
-    def scaled(x_t, t, **cond):
-        return model_fn(x_t, t * scale, **cond)
+DIT_TIMESTEP_MAX = 1000.0  # the top of DiT's timestep scale, the one every backbone here takes
 
-    return scaled
+
+def check_model_timesteps(t: torch.Tensor, timestep_range, who: str) -> torch.Tensor:
+    """``t`` as it is, or a ValueError when it leaves the ``timestep_range`` a model declares.
+
+    The message says what to do: pass the model itself to ``sample`` / ``training_loss`` (they put
+    the objective's time on the model's scale), not a function that converts it a second time.
+    """
+    lo, hi = timestep_range
+    t = torch.as_tensor(t)
+    if t.numel() and (bool(torch.isnan(t).any()) or t.min() < lo or t.max() > hi):
+        raise ValueError(
+            f"{who} takes timesteps in [{lo:g}, {hi:g}], got values in [{t.min().item():g}, {t.max().item():g}]. "
+            f"sample(), training_loss() and make_loss_fn() convert the objective's time for a model that declares "
+            f"timestep_range: pass the model itself, not objective.backbone_fn(model) or a function that "
+            f"multiplies t by 1000 again; called directly, it takes DDPM timesteps 0..999 or flow t * 1000")
+    return t
 
 
 def masked_mean(err: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -54,7 +73,7 @@ class DiffusionObjective(nn.Module):
     """Base class: subclasses say how to draw t, how to noise x0 and what the model must predict."""
 
     kind: str = ""  # "gaussian" (DDPM family) or "flow"
-    timestep_scale: float = 1.0  # multiply t by this before a 0..1000 timestep embedder
+    timestep_scale: float = 1.0  # t * timestep_scale is on DiT's 0..1000 scale
     default_sampler: str = ""
 
     # -- to be provided by subclasses -------------------------------------------------------------
@@ -71,9 +90,24 @@ class DiffusionObjective(nn.Module):
     def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def backbone_fn(self, model: ModelFn) -> ModelFn:
-        """``model_fn`` in this objective's units for a backbone on DiT's 0..1000 timestep scale."""
-        return with_timestep_scale(model, self.timestep_scale) if self.timestep_scale != 1 else model
+    def with_model_time(self, model: ModelFn) -> ModelFn:
+        """``model`` as a function of this objective's t (see the module docstring): a model that
+        declares ``timestep_range = (0, M)`` sees ``t * timestep_scale * M / 1000``, anything else t."""
+        declared = getattr(model, "timestep_range", None)
+        if declared is None:
+            return model
+        lo, hi = declared
+        if lo != 0 or not hi > 0:
+            raise ValueError(f"{type(model).__name__} declares timestep_range {declared}; the objective converts "
+                             f"into ranges (0, M) only, e.g. DiT's (0, {DIT_TIMESTEP_MAX:g})")
+        scale = self.timestep_scale * hi / DIT_TIMESTEP_MAX
+        if scale == 1:
+            return model
+
+        def in_model_time(x_t, t, **cond):
+            return model(x_t, t * scale, **cond)
+
+        return in_model_time
 
     def clean_time(self) -> float:
         """The value of t that means 'clean data' (given to condition frames)."""
@@ -86,6 +120,7 @@ class DiffusionObjective(nn.Module):
                       frame_timesteps: bool = False, reduction: str = "mean") -> torch.Tensor:
         """The denoising regression loss ||model_fn(x_t, t) - target||^2 (Ho et al., Algorithm 1).
 
+        ``model_fn``: a backbone itself (its t is converted, see ``with_model_time``) or a function.
         Shapes: ``x0`` [B, ...]; ``mask`` [B, T] (video [B, C, T, H, W]) or [B, N] (tokens), True where
         a frame is generated; frames with False stay clean in ``x_t`` and are left out of the loss
         (Open-Sora 1.2). With ``frame_timesteps`` the model gets t [B, T] with the clean time at the
@@ -110,7 +145,7 @@ class DiffusionObjective(nn.Module):
                 t_model = torch.where(mask, t.reshape(batch, 1), self.clean_time())  # [B, T]
         elif frame_timesteps:
             raise ValueError("frame_timesteps=True needs a frame mask [B, T]; pass mask=")
-        pred = model_fn(x_t, t_model, **(cond or {}))
+        pred = self.with_model_time(model_fn)(x_t, t_model, **(cond or {}))
         if pred.shape != target.shape:
             raise ValueError(f"the model returned shape {tuple(pred.shape)} but the target has "
                              f"shape {tuple(target.shape)}; the prediction must match x_t")
@@ -119,19 +154,16 @@ class DiffusionObjective(nn.Module):
 
 
 def make_loss_fn(objective: DiffusionObjective, *, x_key: str = "x", cond_keys=(),
-                 mask_key: str | None = None, frame_timesteps: bool = False,
-                 backbone_timesteps: bool = True):
+                 mask_key: str | None = None, frame_timesteps: bool = False):
     """``loss_fn(model, batch) -> (loss, metrics)`` for ``sora_mini.train.loop.Trainer``.
 
     ``batch`` is a dict: ``batch[x_key]`` the clean data [B, ...], ``batch[k]`` for ``k`` in
     ``cond_keys`` passed to the model as keywords, ``batch[mask_key]`` the frame mask [B, T].
-    With ``backbone_timesteps`` the model is a backbone on DiT's 0..1000 timestep scale and sees
-    ``t * objective.timestep_scale`` (flow t in [0, 1] -> 0..1000); this is where that happens.
+    The model's timesteps are converted by ``objective.training_loss`` (see ``with_model_time``).
     """
     def loss_fn(model, batch):
-        fn = objective.backbone_fn(model) if backbone_timesteps else model
         mask = batch[mask_key] if mask_key is not None else None
-        loss = objective.training_loss(fn, batch[x_key], {k: batch[k] for k in cond_keys}, mask=mask,
+        loss = objective.training_loss(model, batch[x_key], {k: batch[k] for k in cond_keys}, mask=mask,
                                        frame_timesteps=frame_timesteps)
         return loss, {}
 

@@ -1,16 +1,18 @@
 """Samplers: DDPM ancestral and DDIM for Gaussian diffusion, Euler and Heun for flow matching.
 
 Shapes: ``x_t`` and model outputs [B, ...]; timesteps are Python numbers (one per step) or [B]
-tensors. Each ``*_step`` is one update, testable alone against diffusers; ``sample`` runs the loop
-with classifier-free guidance, clean condition frames (image-to-video, extension) and SDEdit.
+tensors. Each ``*_step`` is one update, testable alone against diffusers; the registry ``SAMPLERS``
+holds each sampler's step function, and ``sample`` runs the loop with classifier-free guidance,
+clean condition frames (image-to-video, extension) and SDEdit; its options come in the frozen
+groups of ``options.py``.
 Ho et al. 2020 Algorithm 2; Song et al. 2021 (DDIM, arXiv 2010.02502) Eq. 12; Karras et al. 2022
 (EDM, arXiv 2206.00364) Algorithm 1 for Heun.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
 
 import torch
 from tqdm.auto import tqdm
@@ -18,57 +20,11 @@ from tqdm.auto import tqdm
 from .ddpm import GaussianDiffusion
 from .guidance import check_guidance_scale, guided
 from .objective import DiffusionObjective, ModelFn, randn_like_gen
+from .options import SPACINGS, FlowOptions, FrameCondition, GaussianOptions, SDEdit, ddpm_timesteps
 from .schedules import broadcast_like
 
-SPACINGS = ("trailing", "leading", "linspace")
-
-
-@dataclass(frozen=True)
-class SamplerInfo:
-    name: str
-    kind: str  # the objective it needs: "gaussian" or "flow"
-    evals_per_step: int  # model evaluations per step (Heun: 2, except the last step)
-    description: str
-
-
-SAMPLERS: dict[str, SamplerInfo] = {
-    "ddpm": SamplerInfo("ddpm", "gaussian", 1, "DDPM ancestral sampling (stochastic), Ho et al. 2020"),
-    "ddim": SamplerInfo("ddim", "gaussian", 1, "DDIM, deterministic at eta=0, Song et al. 2021"),
-    "euler": SamplerInfo("euler", "flow", 1, "Euler ODE steps on the flow velocity"),
-    "heun": SamplerInfo("heun", "flow", 2, "Heun's 2nd-order ODE steps, Karras et al. 2022"),
-}
-
-
-def get_sampler(name: str, objective: DiffusionObjective | None = None) -> SamplerInfo:
-    """The registry entry for ``name``; a clear error for an unknown name or the wrong objective."""
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
-    info = SAMPLERS[name]
-    if objective is not None and info.kind != objective.kind:
-        fits = [n for n, s in SAMPLERS.items() if s.kind == objective.kind]
-        raise ValueError(f"sampler {name!r} needs a {info.kind} objective, but this one is "
-                         f"{type(objective).__name__} ({objective.kind}); use one of {', '.join(fits)}")
-    return info
-
-
-def ddpm_timesteps(num_train_timesteps: int, steps: int, spacing: str = "trailing") -> list[int]:
-    """Which integer timesteps a ``steps``-step sampler visits, descending (diffusers' spacings).
-
-    trailing: [999, 899, ..., 99] (starts at pure noise; Lin et al. 2023, arXiv 2305.08891);
-    leading: [900, 800, ..., 0] (diffusers' default); linspace: round(linspace(999, 0, steps)).
-    """
-    T = num_train_timesteps
-    if spacing not in SPACINGS:
-        raise ValueError(f"unknown timestep spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
-    if not 1 <= steps <= T:
-        raise ValueError(f"steps must be in 1..{T} (num_train_timesteps), got {steps}")
-    if spacing == "leading":
-        ts = [i * (T // steps) for i in range(steps)]
-    elif spacing == "trailing":
-        ts = [round(T - i * T / steps) - 1 for i in range(steps)][::-1]
-    else:
-        ts = torch.linspace(0, T - 1, steps, dtype=torch.float64).round().long().tolist()
-    return sorted(ts, reverse=True)
+__all__ = ["SAMPLERS", "SPACINGS", "SamplerInfo", "SamplerRun", "count_evals", "ddim_step", "ddpm_step",
+           "ddpm_timesteps", "euler_step", "get_sampler", "heun_step", "sample"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,92 +107,153 @@ def heun_step(velocity_fn, v: torch.Tensor, t, t_next, x_t: torch.Tensor) -> tor
 
 
 # ----------------------------------------------------------------------------------------------
-# The loop
+# The registry: each sampler's step function
 # ----------------------------------------------------------------------------------------------
-@torch.no_grad()
-def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: str | None = None,
-           steps: int = 50, guidance_scale: float = 1.0, cond: dict | None = None,
-           uncond: dict | None = None, generator: torch.Generator | None = None, device=None,
-           eta: float = 0.0, spacing: str = "trailing", shift: float | None = None,
-           mu: float | None = None, grid: str = "uniform", clip_x0: float | None = None,
-           noise: torch.Tensor | None = None, known: torch.Tensor | None = None,
-           mask: torch.Tensor | None = None, frame_timesteps: bool = False,
-           init: torch.Tensor | None = None, strength: float = 1.0, progress: bool = True,
-           return_trajectory: bool = False):
-    """Generate a batch: noise -> ``steps`` sampler updates -> data. Shapes: ``shape`` = [B, ...].
+@dataclass(frozen=True)
+class SamplerRun:
+    """What a step function reads: the objective, ``model(x, t) -> output`` (guided, condition
+    frames kept clean, t a Python number), the run's options and its generator."""
 
-    ``model_fn(x_t, t, **cond)`` follows the interface in ``objective.py``. ``known`` + ``mask``
-    ([B, T], True = generate) keep condition frames clean at every step (Open-Sora's mask: I2V,
-    extension); ``frame_timesteps`` gives the model t [B, T] with the clean time on them. ``init`` +
-    ``strength`` in (0, 1] is SDEdit (Meng et al. 2021): noise ``init`` to the step that
-    ``strength`` names and denoise from there (diffusers' img2img). ``shift``/``mu``/``grid``
-    shape a flow schedule, ``spacing``/``eta``/``clip_x0`` a Gaussian one.
-    Returns x [B, ...], or (x, [x after every step]) with ``return_trajectory``.
-    """
-    info = get_sampler(sampler or objective.default_sampler, objective)
-    check_guidance_scale(guidance_scale)
-    if not 0.0 < strength <= 1.0:
-        raise ValueError(f"strength must be in (0, 1] (1 = from pure noise), got {strength}")
-    if (known is None) != (mask is None):
-        raise ValueError("known= and mask= go together: the clean condition frames and where they are")
-    if device is None:  # where the given tensors are, else the CPU
-        given = [v for v in (noise, init, known) if v is not None]
-        device = given[0].device if given else torch.device("cpu")
-    device = torch.device(device)
-    fn = guided(model_fn, guidance_scale, cond, uncond)
-    batch = shape[0]
+    objective: DiffusionObjective
+    model: Callable[[torch.Tensor, float], torch.Tensor]
+    options: GaussianOptions | FlowOptions
+    generator: torch.Generator | None
 
-    if info.kind == "gaussian":
-        ts = ddpm_timesteps(objective.num_train_timesteps, steps, spacing)
-        pairs = list(zip(ts, ts[1:] + [-1]))  # (t, t_prev); -1 = clean
-    else:
-        times = objective.sampling_times(steps, shift=shift, mu=mu, grid=grid).tolist()
-        pairs = list(pairwise(times))  # (t, t_next), from 1 down to 0
-    x = noise.to(device) if noise is not None else torch.randn(
-        tuple(shape), generator=generator, device=generator.device if generator else device).to(device)
-    if init is not None:  # SDEdit: skip the first steps, start from the noised guide
-        pairs = pairs[len(pairs) - int(len(pairs) * strength):]
-        if not pairs:
-            return (init, [init]) if return_trajectory else init
-        t0 = torch.full((batch,), float(pairs[0][0]), device=device)
-        x = objective.q_sample(init.to(device), t0, x)
-    if mask is not None:
-        mask = mask.to(device=device, dtype=torch.bool)
-        keep = broadcast_like(mask, x)
-        known = known.to(device)
 
-    def model_t(t: float) -> torch.Tensor:  # the t the model sees: [B], or [B, T] per frame
-        tt = torch.full((batch,), float(t), device=device)
-        if frame_timesteps and mask is not None:
-            tt = torch.where(mask, tt[:, None], objective.clean_time())
-        return tt
+def _ddpm(run: SamplerRun, x, t, t_prev):
+    if run.options.eta != 0:
+        raise ValueError(f"eta={run.options.eta} is DDIM's noise level; the ddpm sampler has its own "
+                         "(eta=1): use sampler='ddim' or leave eta at 0")
+    return ddpm_step(run.objective, run.model(x, t), t, t_prev, x, generator=run.generator,
+                     clip_x0=run.options.clip_x0)[0]
 
-    def velocity_fn(x_in, t):  # Heun's second evaluation
-        if mask is not None:
-            x_in = torch.where(keep, x_in, known)
-        return fn(x_in, model_t(t))
 
-    trajectory = []
-    for t, t_next in tqdm(pairs, desc=f"{info.name} x{len(pairs)}", disable=not progress, leave=False):
-        if mask is not None:
-            x = torch.where(keep, x, known)  # condition frames stay clean
-        out = fn(x, model_t(t))
-        if info.name == "ddpm":
-            x, _ = ddpm_step(objective, out, t, t_next, x, generator=generator, clip_x0=clip_x0)
-        elif info.name == "ddim":
-            x, _ = ddim_step(objective, out, t, t_next, x, eta=eta, generator=generator, clip_x0=clip_x0)
-        elif info.name == "euler":
-            x = euler_step(out, t, t_next, x)
-        else:
-            x = heun_step(velocity_fn, out, t, t_next, x)
-        if return_trajectory:
-            trajectory.append(x)
-    if mask is not None:
-        x = torch.where(keep, x, known)
-    return (x, trajectory) if return_trajectory else x
+def _ddim(run: SamplerRun, x, t, t_prev):
+    return ddim_step(run.objective, run.model(x, t), t, t_prev, x, eta=run.options.eta,
+                     generator=run.generator, clip_x0=run.options.clip_x0)[0]
+
+
+def _euler(run: SamplerRun, x, t, t_next):
+    return euler_step(run.model(x, t), t, t_next, x)
+
+
+def _heun(run: SamplerRun, x, t, t_next):
+    return heun_step(run.model, run.model(x, t), t, t_next, x)
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    """A registered sampler: the objective ``kind`` it needs, its ``options`` class, model
+    evaluations per step, and ``step(run, x, t, t_next) -> x`` (one update)."""
+
+    name: str
+    kind: str  # the objective it needs: "gaussian" or "flow"
+    options: type  # GaussianOptions or FlowOptions
+    evals_per_step: int  # model evaluations per step (Heun: 2, except the last step)
+    description: str
+    step: Callable[[SamplerRun, torch.Tensor, float, float], torch.Tensor]
+
+
+SAMPLERS: dict[str, SamplerInfo] = {
+    "ddpm": SamplerInfo("ddpm", "gaussian", GaussianOptions, 1, "DDPM ancestral sampling (stochastic), "
+                        "Ho et al. 2020", _ddpm),
+    "ddim": SamplerInfo("ddim", "gaussian", GaussianOptions, 1, "DDIM, deterministic at eta=0, Song et al. "
+                        "2021", _ddim),
+    "euler": SamplerInfo("euler", "flow", FlowOptions, 1, "Euler ODE steps on the flow velocity", _euler),
+    "heun": SamplerInfo("heun", "flow", FlowOptions, 2, "Heun's 2nd-order ODE steps, Karras et al. 2022", _heun),
+}
+
+
+def get_sampler(name: str, objective: DiffusionObjective | None = None) -> SamplerInfo:
+    """The registry entry for ``name``; a clear error for an unknown name or the wrong objective."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
+    info = SAMPLERS[name]
+    if objective is not None and info.kind != objective.kind:
+        fits = [n for n, s in SAMPLERS.items() if s.kind == objective.kind]
+        raise ValueError(f"sampler {name!r} needs a {info.kind} objective, but this one is "
+                         f"{type(objective).__name__} ({objective.kind}); use one of {', '.join(fits)}")
+    return info
 
 
 def count_evals(sampler: str, steps: int) -> int:
     """Model evaluations a ``steps``-step run costs (before the 2x of batched guidance)."""
     info = get_sampler(sampler)
     return steps if info.evals_per_step == 1 else 2 * steps - 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The loop
+# ----------------------------------------------------------------------------------------------
+def _check_like(name: str, value: torch.Tensor, shape) -> None:
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {list(value.shape)} but the sample is {list(shape)}; they must match")
+
+
+@torch.no_grad()
+def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: str | None = None,
+           steps: int = 50, guidance_scale: float = 1.0, cond: dict | None = None,
+           uncond: dict | None = None, generator: torch.Generator | None = None, device=None,
+           noise: torch.Tensor | None = None, options: GaussianOptions | FlowOptions | None = None,
+           frames: FrameCondition | None = None, sdedit: SDEdit | None = None, progress: bool = True,
+           return_trajectory: bool = False):
+    """Generate a batch: noise -> ``steps`` sampler updates -> data. Shapes: ``shape`` = [B, ...].
+
+    ``model_fn(x_t, t, **cond)`` follows the interface in ``objective.py``: pass a backbone itself
+    (it declares ``timestep_range`` and the objective converts t into it) or a plain function of
+    the objective's t. ``sampler`` defaults to the objective's (DDIM / Euler); ``options`` is the
+    sampler's ``GaussianOptions`` or ``FlowOptions`` (default: their defaults); ``frames`` keeps
+    clean condition frames at every step; ``sdedit`` starts from a noised guide; ``noise`` is the
+    starting x_T (default: drawn from ``generator``).
+    Returns x [B, ...], or (x, [x after every step]) with ``return_trajectory``.
+    """
+    info = get_sampler(sampler or objective.default_sampler, objective)
+    options = info.options() if options is None else options
+    if not isinstance(options, info.options):
+        raise TypeError(f"sampler {info.name!r} takes options={info.options.__name__}(...), got "
+                        f"{type(options).__name__}")
+    if frames is not None and not isinstance(frames, FrameCondition):
+        raise TypeError(f"frames= takes a FrameCondition(known, mask), got {type(frames).__name__}")
+    if sdedit is not None and not isinstance(sdedit, SDEdit):
+        raise TypeError(f"sdedit= takes an SDEdit(init, strength), got {type(sdedit).__name__}")
+    check_guidance_scale(guidance_scale)
+    for name, value in (("noise", noise), ("frames.known", frames and frames.known),
+                        ("sdedit.init", sdedit and sdedit.init)):
+        if value is not None:
+            _check_like(name, value, shape)
+    if device is None:  # where the given tensors are, else the CPU
+        given = [v for v in (noise, sdedit and sdedit.init, frames and frames.known) if v is not None]
+        device = given[0].device if given else torch.device("cpu")
+    device = torch.device(device)
+    fn = guided(objective.with_model_time(model_fn), guidance_scale, cond, uncond)
+    batch = shape[0]
+
+    pairs = options.pairs(objective, steps)
+    x = noise.to(device) if noise is not None else torch.randn(
+        tuple(shape), generator=generator, device=generator.device if generator else device).to(device)
+    if sdedit is not None:  # skip the first steps, start from the noised guide
+        init = sdedit.init.to(device)
+        pairs = sdedit.skip(pairs)
+        if not pairs:
+            return (init, [init]) if return_trajectory else init
+        x = objective.q_sample(init, torch.full((batch,), float(pairs[0][0]), device=device), x)
+    frames = frames.to(device) if frames is not None else None
+    clean_time = objective.clean_time()
+
+    def model(x_in: torch.Tensor, t: float) -> torch.Tensor:  # one evaluation at time t
+        tt = torch.full((batch,), float(t), device=device)
+        if frames is None:
+            return fn(x_in, tt)
+        return fn(frames.clean(x_in), frames.model_time(tt, clean_time))
+
+    run = SamplerRun(objective, model, options, generator)
+    trajectory = []
+    for t, t_next in tqdm(pairs, desc=f"{info.name} x{len(pairs)}", disable=not progress, leave=False):
+        if frames is not None:
+            x = frames.clean(x)  # condition frames stay clean
+        x = info.step(run, x, t, t_next)
+        if return_trajectory:
+            trajectory.append(x)
+    if frames is not None:
+        x = frames.clean(x)
+    return (x, trajectory) if return_trajectory else x

@@ -1,57 +1,69 @@
 """Backbones: the image DiT (official names), the video DiT and U-ViT, and their shared layers.
 
+Every backbone is built from a frozen config and follows ``sora_mini.pretrained``'s convention:
+``Model(config)`` (or ``Model(**fields)``, = ``dataclasses.replace(Config(), **fields)``),
+``model.config`` the dataclass, ``model.save_pretrained(dir)`` / ``Model.from_pretrained(dir, device=)``.
+Each declares ``timestep_range = (0, 1000)`` (DiT's scale) and refuses t outside it; pass the model
+itself to ``sora_mini.diffusion`` (training loss and ``sample``), which converts its objective's t.
+
 API
 ---
-DiT(input_size=32, patch_size=2, in_channels=4, hidden_size=1152, depth=28, num_heads=16, ...)
+DiT(DiTConfig(input_size=32, patch_size=2, in_channels=4, hidden_size=1152, depth=28, num_heads=16,
+              mlp_ratio=4.0, class_dropout_prob=0.1, num_classes=1000, learn_sigma=True))
     ``(x [B, C, H, W], t [B], y [B]) -> [B, C_out, H, W]``; ``forward_packed(packed, t, y)``.
-    ``DiT_models["DiT-S/2"](input_size=32)`` / ``dit(name, **kw)``: the official sizes; state dicts
-    load official checkpoints with ``strict=True``.
-VideoDiT(in_channels, patch_size=(1, 2, 2), hidden_size, depth, num_heads, mlp_ratio=4,
-         attention="full"|"factorized", frame_cond=FRAME_CONDITIONING, text_cond=TEXT_CONDITIONING,
-         text_dim=None, learn_sigma=False)
+    ``DiT_models["DiT-S/2"](input_size=32)`` / ``dit(name, **fields)``: the official sizes; state
+    dicts load official checkpoints with ``strict=True``.
+VideoDiT(VideoDiTConfig(in_channels=4, patch_size=(1, 2, 2), hidden_size=384, depth=12, num_heads=6,
+                        mlp_ratio=4.0, attention="full", frame_cond="none", text_cond="none",
+                        text_dim=None, learn_sigma=False))
+    attention: "full" | "factorized"; frame_cond (default "none"): one of FRAME_CONDITIONING =
+    "none", "adaln", "cross_attn", "token_concat", "in_place", "channel_concat"; text_cond
+    (default "none"): one of TEXT_CONDITIONING = "none", "cross_attn", "joint" (needs text_dim).
     ``(x [B, C, T, H, W], t [B] or [B, T], cond=, cond_frames=, text=, text_mask=) -> like x``;
     ``forward_packed(packed, t [B] or [S, L], x=, cond=, cond_given=, text=, text_mask=) -> [S, L, P]``.
-    ``video_dit("VideoDiT-S/2", **kw)``; ``build_video_dit(cfg, in_channels, **overrides)`` from a scale.
-UViT(in_channels, patch_size, hidden_size, depth, num_heads, num_classes=0, text_dim=None,
-     frame_cond="none"|"token_concat")  same call pattern (time, label and caption as tokens).
+    ``video_dit("VideoDiT-S/2", **fields)``; ``build_video_dit(cfg, in_channels, **overrides)`` from a scale.
+UViT(UViTConfig(in_channels=4, patch_size=(1, 2, 2), hidden_size=512, depth=12, num_heads=8,
+                num_classes=0, text_dim=None, max_text_tokens=32, frame_cond="none" | "token_concat"))
+    same call pattern (time, label and caption as tokens).
 pack_like(packed, latents) -> [S, L, P] clean tokens; given_tokens(packed, cond_frames) -> [S, L]
-ablation.load_or_run_ablation(cfg, run) -> results (the frame-conditioning ablation of notebook 04,
-    cached in run/ablation_conditioning.json); ablation.run_ablation(AblationConfig(...));
-    ablation.summarize(results) -> one row per way (mean and std over seeds)
-Timesteps are on DiT's 0..999 scale everywhere: multiply flow-matching t in [0, 1] by 1000
-(``sora_mini.diffusion`` does this with ``objective.backbone_fn(model)``).
+full_attention(segment_ids [S, L] | None) -> the attention plan of packed rows (see attention.py);
+    attention_flops(tokens_per_frame, frames, hidden, attention)
+layers: TimestepEmbedder, LabelEmbedder, DiTBlock, FinalLayer, dot_product_attention (the one
+    attention kernel every block calls)
+The frame-conditioning ablation of notebook 04 lives in ``sora_mini.studies.frame_conditioning``.
 """
 
-from sora_mini.models.attention import ATTENTION_TYPES, attention_flops
+from sora_mini.models.attention import ATTENTION_TYPES, attention_flops, full_attention
 from sora_mini.models.conditioning import (
     FRAME_CONDITIONING,
     TEXT_CONDITIONING,
     given_tokens,
     pack_like,
 )
+from sora_mini.models.configs import DiTConfig, UViTConfig, VideoDiTConfig
 from sora_mini.models.dit import DIT_SIZES, DiT, DiT_models, dit
 from sora_mini.models.layers import (
     DiTBlock,
     FinalLayer,
     LabelEmbedder,
     TimestepEmbedder,
+    dot_product_attention,
     timestep_embedding,
 )
 from sora_mini.models.uvit import UViT
-from sora_mini.models.video_dit import VideoDiT
+from sora_mini.models.video_dit import TokenBatch, VideoDiT
 
 VIDEO_DIT_MODELS = {f"VideoDiT-{s}/{p}": (s, p) for s in DIT_SIZES for p in (2, 4, 8)}
 
 
-def video_dit(name: str = "VideoDiT-S/2", **kwargs) -> VideoDiT:
+def video_dit(name: str = "VideoDiT-S/2", **fields) -> VideoDiT:
     """A named size (DiT's depth / width / heads; patch (1, p, p)), e.g. ``video_dit("VideoDiT-S/2",
-    in_channels=4, attention="factorized")``."""
+    in_channels=4, attention="factorized")``; ``fields`` replace any field of that config."""
     if name not in VIDEO_DIT_MODELS:
         raise ValueError(f"unknown video DiT {name!r}; allowed: {', '.join(VIDEO_DIT_MODELS)}")
     size, p = VIDEO_DIT_MODELS[name]
     depth, hidden, heads = DIT_SIZES[size]
-    kwargs.setdefault("patch_size", (1, p, p))
-    return VideoDiT(hidden_size=hidden, depth=depth, num_heads=heads, **kwargs)
+    return VideoDiT(VideoDiTConfig(patch_size=(1, p, p), hidden_size=hidden, depth=depth, num_heads=heads), **fields)
 
 
 def build_video_dit(cfg, in_channels: int | None = None, **overrides) -> VideoDiT:
@@ -64,7 +76,7 @@ def build_video_dit(cfg, in_channels: int | None = None, **overrides) -> VideoDi
     kw.update(overrides)
     if kw["text_cond"] == "none":
         kw["text_dim"] = None
-    return VideoDiT(**kw)
+    return VideoDiT(VideoDiTConfig(**kw))
 
 
 __all__ = [
@@ -75,15 +87,21 @@ __all__ = [
     "VIDEO_DIT_MODELS",
     "DiT",
     "DiTBlock",
+    "DiTConfig",
     "DiT_models",
     "FinalLayer",
     "LabelEmbedder",
     "TimestepEmbedder",
+    "TokenBatch",
     "UViT",
+    "UViTConfig",
     "VideoDiT",
+    "VideoDiTConfig",
     "attention_flops",
     "build_video_dit",
     "dit",
+    "dot_product_attention",
+    "full_attention",
     "given_tokens",
     "pack_like",
     "timestep_embedding",

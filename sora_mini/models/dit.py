@@ -1,8 +1,9 @@
 """The image DiT, parameter for parameter as facebookresearch/DiT, and the registry of named sizes.
 
-Shapes: ``DiT(x [B, C, H, W], t [B] (0..999), y [B] long) -> [B, C_out, H, W]`` (C_out = 2C with
-learned sigma). State-dict names and shapes match the official checkpoints, so
-``DiT_models["DiT-XL/2"]().load_state_dict(torch.load("DiT-XL-2-256x256.pt", weights_only=True), strict=True)`` works.
+Shapes: ``DiT(config)(x [B, C, H, W], t [B] (0..1000, DiT's scale), y [B] long) -> [B, C_out, H, W]``
+(C_out = 2C with learned sigma). State-dict names and shapes match the official checkpoints, so
+``DiT_models["DiT-XL/2"]().load_state_dict(torch.load("DiT-XL-2-256x256.pt", weights_only=True), strict=True)`` works;
+``save_pretrained`` / ``from_pretrained`` store config and weights (``sora_mini.pretrained``).
 ``forward_packed`` runs several images of different sizes packed into rows (NaViT).
 Peebles & Xie 2023, "Scalable Diffusion Models with Transformers" (arXiv 2212.09748).
 """
@@ -14,7 +15,9 @@ from einops import rearrange
 from timm.layers import PatchEmbed
 from torch import nn
 
-from sora_mini.models.attention import MaskedAttention
+from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
+from sora_mini.models.attention import full_attention
+from sora_mini.models.configs import DiTConfig, resolve_config
 from sora_mini.models.layers import (
     DiTBlock,
     FinalLayer,
@@ -23,7 +26,8 @@ from sora_mini.models.layers import (
     TimestepEmbedder,
     init_dit_weights,
 )
-from sora_mini.patches import PackedBatch, grid_coords, segment_attention_mask, sincos_1d
+from sora_mini.patches import PackedBatch, grid_coords, sincos_1d
+from sora_mini.pretrained import PretrainedMixin
 
 
 def sincos_2d(coords_yx: torch.Tensor, dim: int) -> torch.Tensor:
@@ -36,25 +40,30 @@ def sincos_2d(coords_yx: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([sincos_1d(coords_yx[..., 1], dim // 2), sincos_1d(coords_yx[..., 0], dim // 2)], dim=-1)
 
 
-class DiT(nn.Module):
-    """Class-conditional image DiT with adaLN-Zero blocks (official names: see reference 1.4)."""
+class DiT(PretrainedMixin, nn.Module):
+    """Class-conditional image DiT with adaLN-Zero blocks (official names: see reference 1.4).
 
-    def __init__(self, input_size: int = 32, patch_size: int = 2, in_channels: int = 4, hidden_size: int = 1152,
-                 depth: int = 28, num_heads: int = 16, mlp_ratio: float = 4.0, class_dropout_prob: float = 0.1,
-                 num_classes: int = 1000, learn_sigma: bool = True):
+    ``DiT(config: DiTConfig | None = None, **fields)``; timesteps on DiT's 0..1000 scale.
+    """
+
+    config_class = DiTConfig
+    timestep_range = (0.0, DIT_TIMESTEP_MAX)
+
+    def __init__(self, config: DiTConfig | None = None, **fields):
         super().__init__()
-        if input_size % patch_size:
-            raise ValueError(f"input_size {input_size} is not a multiple of patch_size {patch_size}")
+        self.config = c = resolve_config(DiTConfig, config, fields)
+        input_size, patch_size, in_channels, hidden_size = c.input_size, c.patch_size, c.in_channels, c.hidden_size
+        num_heads, learn_sigma = c.num_heads, c.learn_sigma
         self.in_channels, self.patch_size, self.input_size = in_channels, patch_size, input_size
         self.out_channels = in_channels * 2 if learn_sigma else in_channels
         self.num_heads, self.hidden_size = num_heads, hidden_size
         self.x_embedder = PatchEmbed(input_size, patch_size, in_channels, hidden_size, bias=True)
         self.t_embedder = TimestepEmbedder(hidden_size)
-        self.y_embedder = LabelEmbedder(num_classes, hidden_size, class_dropout_prob)
+        self.y_embedder = LabelEmbedder(c.num_classes, hidden_size, c.class_dropout_prob)
         n = self.x_embedder.num_patches
         # fixed sin-cos, but a Parameter (requires_grad=False) as in DiT, so it is in the state dict
         self.pos_embed = nn.Parameter(torch.zeros(1, n, hidden_size), requires_grad=False)
-        self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(DiTBlock(hidden_size, num_heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_layer = FinalLayer(hidden_size, patch_size * patch_size * self.out_channels)
         self.initialize_weights()
 
@@ -77,12 +86,15 @@ class DiT(nn.Module):
             raise ValueError(f"x has shape {list(x.shape)}; this DiT takes {allowed} (in_channels="
                              f"{self.in_channels}, input_size={self.input_size}); other sizes: forward_packed")
 
+    def _timesteps(self, t, like: torch.Tensor) -> torch.Tensor:
+        return check_model_timesteps(torch.as_tensor(t, device=like.device), self.timestep_range, "DiT")
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Shapes: x [B, C, H, W], t [B], y [B] long -> [B, C_out, H, W]."""
+        """Shapes: x [B, C, H, W], t [B] (0..1000), y [B] long -> [B, C_out, H, W]."""
         self._check(x)
         g = self.input_size // self.patch_size
         h = self.x_embedder(x) + self.pos_embed  # [B, N, D], N = (H/p)(W/p)
-        c = self.t_embedder(torch.as_tensor(t, device=x.device)) + self.y_embedder(y, self.training)  # [B, D]
+        c = self.t_embedder(self._timesteps(t, x)) + self.y_embedder(y, self.training)  # [B, D]
         mod = Modulation(c)
         for block in self.blocks:
             h = block(h, mod)  # [B, N, D]
@@ -118,9 +130,9 @@ class DiT(nn.Module):
         weight = self.x_embedder.proj.weight.flatten(1)  # [D, C*p*p]: the conv as a Linear on (c p q)
         pos = sincos_2d(packed.coords[..., 1:], self.hidden_size).to(weight.dtype)
         h = nn.functional.linear(packed.tokens, weight, self.x_embedder.proj.bias) + pos  # [S, L, D]
-        c = self.t_embedder(torch.as_tensor(t, device=h.device)) + self.y_embedder(y, self.training)  # [B, D]
+        c = self.t_embedder(self._timesteps(t, h)) + self.y_embedder(y, self.training)  # [B, D]
         mod = Modulation(c, seg.clamp(min=0))
-        attend = MaskedAttention(segment_attention_mask(seg))
+        attend = full_attention(seg)
         for block in self.blocks:
             h = block(h, mod, attend)
         out = self.final_layer(h, mod)  # [S, L, p*p*C_out] in (p q c) order
@@ -138,7 +150,7 @@ def _make(size: str, patch: int):
     depth, hidden, heads = DIT_SIZES[size]
 
     def build(**kwargs) -> DiT:
-        return DiT(depth=depth, hidden_size=hidden, patch_size=patch, num_heads=heads, **kwargs)
+        return DiT(DiTConfig(depth=depth, hidden_size=hidden, patch_size=patch, num_heads=heads), **kwargs)
 
     build.__name__ = f"DiT_{size}_{patch}"
     return build

@@ -26,7 +26,8 @@ from torch import nn
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal features of (possibly fractional) timesteps on DiT's 0..999 scale: [cos | sin].
 
-    Shapes: t [K] -> [K, dim] float32. Flow-matching t in [0, 1] must be multiplied by 1000 first.
+    Shapes: t [K] -> [K, dim] float32. A flow-matching t in [0, 1] must be multiplied by 1000 first
+    (``sora_mini.diffusion`` does it for a model that declares ``timestep_range = (0, 1000)``).
     """
     half = dim // 2
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
@@ -112,7 +113,9 @@ def dit_mlp(hidden_size: int, mlp_ratio: float) -> Mlp:
 # ----------------------------------------------------------------------------------------------
 def dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           mask: torch.Tensor | None = None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(d)) v under a boolean mask (True = attend).
+    """softmax(q k^T / sqrt(d)) v under a boolean mask (True = attend): the one attention kernel that
+    every backbone block calls (self-, cross- and joint attention; packed rows get their mask from
+    ``sora_mini.models.attention.full_attention``).
 
     Shapes: q [..., Lq, Dh], k, v [..., Lk, Dh], mask broadcastable to [..., Lq, Lk] -> [..., Lq, Dh].
     On a CPU in bf16 the plain matmul-softmax-matmul (timm's non-fused path) is used: measured 1.5-3x

@@ -15,17 +15,19 @@ import torch
 from timm.models.vision_transformer import Mlp
 from torch import nn
 
-from sora_mini.models.attention import MaskedAttention
+from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
+from sora_mini.models.attention import full_attention
 from sora_mini.models.conditioning import row_examples
+from sora_mini.models.configs import UViTConfig, resolve_config
 from sora_mini.models.layers import Attention, timestep_embedding
 from sora_mini.patches import (
     PackedBatch,
     patch_grid,
     patchify,
-    segment_attention_mask,
     sincos_3d,
     unpatchify,
 )
+from sora_mini.pretrained import PretrainedMixin
 
 
 class UViTBlock(nn.Module):
@@ -42,40 +44,38 @@ class UViTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
-    def forward(self, x: torch.Tensor, attend: MaskedAttention, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend, skip: torch.Tensor | None = None) -> torch.Tensor:
         if self.skip_linear is not None:
             x = self.skip_linear(torch.cat([x, skip], dim=-1))  # [S, L, 2D] -> [S, L, D]
         x = x + attend(self.attn, self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
 
-class UViT(nn.Module):
-    """U-ViT over spacetime patches; depth//2 in-blocks, a mid-block, depth//2 out-blocks."""
+class UViT(PretrainedMixin, nn.Module):
+    """U-ViT over spacetime patches; depth//2 in-blocks, a mid-block, depth//2 out-blocks.
 
-    def __init__(self, in_channels: int = 4, patch_size=(1, 2, 2), hidden_size: int = 512, depth: int = 12,
-                 num_heads: int = 8, mlp_ratio: float = 4.0, qkv_bias: bool = False, mlp_time_embed: bool = False,
-                 num_classes: int = 0, text_dim: int | None = None, max_text_tokens: int = 32,
-                 frame_cond: str = "none"):
+    ``UViT(config: UViTConfig | None = None, **fields)``; timesteps on DiT's 0..1000 scale.
+    """
+
+    config_class = UViTConfig
+    timestep_range = (0.0, DIT_TIMESTEP_MAX)
+
+    def __init__(self, config: UViTConfig | None = None, **fields):
         super().__init__()
-        if frame_cond not in ("none", "token_concat"):
-            raise ValueError(f"U-ViT frame_cond {frame_cond!r}: allowed 'none', 'token_concat' (clean frames as tokens)")
-        if hidden_size % 16 or hidden_size % num_heads:
-            raise ValueError(f"hidden_size {hidden_size} must be a multiple of 16 and of num_heads {num_heads}")
-        self.config = {"in_channels": in_channels, "patch_size": tuple(patch_size), "hidden_size": hidden_size,
-                       "depth": depth, "num_heads": num_heads, "mlp_ratio": mlp_ratio, "qkv_bias": qkv_bias,
-                       "mlp_time_embed": mlp_time_embed, "num_classes": num_classes, "text_dim": text_dim,
-                       "max_text_tokens": max_text_tokens, "frame_cond": frame_cond}
-        self.in_channels, self.patch_size, self.hidden_size = in_channels, tuple(patch_size), hidden_size
-        self.frame_cond, self.num_classes, self.max_text_tokens = frame_cond, num_classes, max_text_tokens
+        self.config = c = resolve_config(UViTConfig, config, fields)
+        in_channels, hidden_size, depth, num_heads = c.in_channels, c.hidden_size, c.depth, c.num_heads
+        mlp_ratio, qkv_bias, num_classes, text_dim = c.mlp_ratio, c.qkv_bias, c.num_classes, c.text_dim
+        self.in_channels, self.patch_size, self.hidden_size = in_channels, c.patch_size, hidden_size
+        self.frame_cond, self.num_classes, self.max_text_tokens = c.frame_cond, num_classes, c.max_text_tokens
         pt, ph, pw = self.patch_size
         self.patch_dim = in_channels * pt * ph * pw
         D = hidden_size
         self.patch_embed = nn.Linear(self.patch_dim, D)
         self.time_embed = (nn.Sequential(nn.Linear(D, 4 * D), nn.SiLU(), nn.Linear(4 * D, D))
-                           if mlp_time_embed else nn.Identity())
+                           if c.mlp_time_embed else nn.Identity())
         self.label_emb = nn.Embedding(num_classes, D) if num_classes else None
         self.context_embed = nn.Linear(text_dim, D) if text_dim else None
-        self.extras = 1 + int(num_classes > 0) + (max_text_tokens if text_dim else 0)
+        self.extras = 1 + int(num_classes > 0) + (c.max_text_tokens if text_dim else 0)
         self.extras_pos = nn.Parameter(torch.zeros(1, self.extras, D))  # learned, one per extra-token slot
         self.in_blocks = nn.ModuleList(UViTBlock(D, num_heads, mlp_ratio, qkv_bias) for _ in range(depth // 2))
         self.mid_block = UViTBlock(D, num_heads, mlp_ratio, qkv_bias)
@@ -111,7 +111,7 @@ class UViT(nn.Module):
 
     def _run(self, h, ids):
         """Blocks with long skips (LIFO: the first in-block feeds the last out-block)."""
-        attend = MaskedAttention(None if bool((ids == ids[:, :1]).all()) else segment_attention_mask(ids))
+        attend = full_attention(ids)
         skips = []
         for blk in self.in_blocks:
             h = blk(h, attend)
@@ -135,7 +135,8 @@ class UViT(nn.Module):
             given = cond_frames.to(torch.bool)[:, coords[:, 0] * self.patch_size[0]]  # [B, N]
             tokens = torch.where(given[..., None], patchify(cond, self.patch_size)[0], tokens)
         B, N = tokens.shape[:2]
-        t = torch.as_tensor(t, dtype=torch.float32, device=x.device).reshape(B)
+        t = check_model_timesteps(torch.as_tensor(t, dtype=torch.float32, device=x.device), self.timestep_range, "UViT")
+        t = t.expand(B) if t.ndim == 0 else t.reshape(B)
         extra, valid = self._extra_tokens(t, y, text, text_mask)  # [B, E, D], [B, E]
         h = self.patch_embed(tokens) + sincos_3d(coords, self.hidden_size).to(tokens.dtype)  # [B, N, D]
         h = torch.cat([h, extra], dim=1)  # [B, N + E, D]
@@ -153,7 +154,7 @@ class UViT(nn.Module):
         if cond_given is not None:
             x = torch.where(cond_given[..., None], cond, x)
         seg = packed.segment_ids.masked_fill(packed.padding, -1)  # [S, L]
-        t = torch.as_tensor(t, dtype=torch.float32, device=x.device)
+        t = check_model_timesteps(torch.as_tensor(t, dtype=torch.float32, device=x.device), self.timestep_range, "UViT")
         extra, valid = self._extra_tokens(t, y, text, text_mask)  # [B, E, D]
         rows = row_examples(seg)  # [S, R]
         S, R = rows.shape

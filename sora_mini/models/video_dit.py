@@ -3,26 +3,29 @@ attention, frame conditioning in five ways and caption conditioning in two.
 
 Shapes: plain ``forward(x [B, C, T, H, W], t [B] or [B, T]) -> [B, C_out, T, H, W]``; packed
 ``forward_packed(packed: PackedBatch, t [B] or [S, L]) -> [S, L, C_out*pt*ph*pw]``. Timesteps are
-on DiT's 0..999 scale (flow-matching t in [0, 1] times 1000).
+on DiT's 0..1000 scale (the model declares ``timestep_range``; ``sora_mini.diffusion`` converts a
+flow-matching t in [0, 1] for it). Built as ``VideoDiT(VideoDiTConfig(...))`` or with keywords.
 Peebles & Xie 2023 (DiT); Sora technical report 2024 (spacetime patches); Latte (Ma et al. 2024)
 for factorized attention; VDT (Lu et al. 2023) and Open-Sora 1.x / 2.0 for frame conditioning.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from sora_mini.models.attention import ATTENTION_TYPES, attention_plans, block_kinds
+from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
+from sora_mini.models.attention import attention_plans, block_kinds
 from sora_mini.models.conditioning import (
     FRAME_CONDITIONING,
-    TEXT_CONDITIONING,
     FrameConditioner,
     TextConditioner,
-    check_choice,
     make_context,
     row_examples,
 )
+from sora_mini.models.configs import VideoDiTConfig, resolve_config
 from sora_mini.models.layers import (
     DiTBlock,
     FinalLayer,
@@ -39,35 +42,56 @@ from sora_mini.patches import (
     sincos_3d,
     unpatchify,
 )
+from sora_mini.pretrained import PretrainedMixin
 
 
-class VideoDiT(nn.Module):
-    """A diffusion transformer over spacetime latent patches (see the module docstring)."""
+@dataclass
+class TokenBatch:
+    """The tokens one forward pass works on, from a plain batch or a pack (S rows of L tokens, B examples).
 
-    def __init__(self, in_channels: int = 4, patch_size=(1, 2, 2), hidden_size: int = 384, depth: int = 12,
-                 num_heads: int = 6, mlp_ratio: float = 4.0, attention: str = "full", frame_cond: str = "none",
-                 text_cond: str = "none", text_dim: int | None = None, learn_sigma: bool = False):
+    x [S, L, P] noisy patch values; coords [S or 1, L, 3] long (t, y, x) in patch units;
+    example [S, L] long, the example of every token (-1 at padding); num_examples B.
+    segment_ids [S, L] long (-1 at padding) for packed rows, None for a plain batch (one example
+    per row, nothing padded). Exactly one of t_row [B] (one timestep per example) and t_tok [S, L]
+    (per token). ref [S, L, P] clean condition tokens, read where given [S, L] bool is True (both
+    or neither). text [B, Lt, text_dim] and text_mask [B, Lt] bool (True = real token) or None.
+    grid (nt, nh, nw) of a plain t-major batch (factorized attention's fast path) or None.
+    """
+
+    x: torch.Tensor
+    coords: torch.Tensor
+    example: torch.Tensor
+    num_examples: int
+    segment_ids: torch.Tensor | None = None
+    t_row: torch.Tensor | None = None
+    t_tok: torch.Tensor | None = None
+    ref: torch.Tensor | None = None
+    given: torch.Tensor | None = None
+    text: torch.Tensor | None = None
+    text_mask: torch.Tensor | None = None
+    grid: tuple[int, int, int] | None = None
+
+
+class VideoDiT(PretrainedMixin, nn.Module):
+    """A diffusion transformer over spacetime latent patches (see the module docstring).
+
+    ``VideoDiT(config: VideoDiTConfig | None = None, **fields)``: ``attention`` "full" (default) or
+    "factorized"; ``frame_cond`` "none" (default), "adaln", "cross_attn", "token_concat",
+    "in_place" or "channel_concat"; ``text_cond`` "none" (default), "cross_attn" or "joint" (with
+    ``text_dim``). Timesteps on DiT's 0..1000 scale.
+    """
+
+    config_class = VideoDiTConfig
+    timestep_range = (0.0, DIT_TIMESTEP_MAX)
+
+    def __init__(self, config: VideoDiTConfig | None = None, **fields):
         super().__init__()
-        check_choice("attention", attention, ATTENTION_TYPES)
-        check_choice("frame_cond", frame_cond, FRAME_CONDITIONING)
-        check_choice("text_cond", text_cond, TEXT_CONDITIONING)
-        if hidden_size % 16 or hidden_size % num_heads:
-            raise ValueError(f"hidden_size {hidden_size} must be a multiple of 16 (3D sin-cos positions) and of "
-                             f"num_heads {num_heads}; try {max(16, hidden_size // 16 * 16)}")
-        if text_cond != "none" and not text_dim:
-            raise ValueError(f"text_cond={text_cond!r} needs text_dim (the width of the caption embeddings)")
-        if text_cond == "joint" and attention != "full":
-            raise ValueError("text_cond='joint' (MMDiT) needs attention='full', as SD3 / Open-Sora 2.0; "
-                             "with factorized attention use text_cond='cross_attn'")
-        if text_cond == "joint" and frame_cond == "cross_attn":
-            raise ValueError("frame_cond='cross_attn' needs DiT blocks with cross-attention: use text_cond "
-                             "'cross_attn' or 'none' with it, or another frame_cond with text_cond='joint'")
-        self.config = {"in_channels": in_channels, "patch_size": tuple(int(p) for p in patch_size),
-                       "hidden_size": hidden_size, "depth": depth, "num_heads": num_heads, "mlp_ratio": mlp_ratio,
-                       "attention": attention, "frame_cond": frame_cond, "text_cond": text_cond,
-                       "text_dim": text_dim, "learn_sigma": learn_sigma}
-        self.in_channels, self.patch_size, self.hidden_size = in_channels, self.config["patch_size"], hidden_size
-        self.out_channels = in_channels * 2 if learn_sigma else in_channels
+        self.config = c = resolve_config(VideoDiTConfig, config, fields)
+        in_channels, hidden_size, depth, num_heads, mlp_ratio = (c.in_channels, c.hidden_size, c.depth,
+                                                                 c.num_heads, c.mlp_ratio)
+        attention, frame_cond, text_cond = c.attention, c.frame_cond, c.text_cond
+        self.in_channels, self.patch_size, self.hidden_size = in_channels, c.patch_size, hidden_size
+        self.out_channels = in_channels * 2 if c.learn_sigma else in_channels
         self.attention, self.frame_cond, self.text_cond = attention, frame_cond, text_cond
         vol = self.patch_size[0] * self.patch_size[1] * self.patch_size[2]
         self.patch_dim = in_channels * vol
@@ -75,7 +99,7 @@ class VideoDiT(nn.Module):
         self.t_embedder = TimestepEmbedder(hidden_size)
         self.frame_conditioner = FrameConditioner(frame_cond, self.patch_dim, hidden_size)
         if text_cond != "none":
-            self.text_conditioner = TextConditioner(text_dim, hidden_size)
+            self.text_conditioner = TextConditioner(c.text_dim, hidden_size)
         self.kinds = block_kinds(attention, depth)
         cross = frame_cond == "cross_attn" or text_cond == "cross_attn"
         if text_cond == "joint":
@@ -110,7 +134,7 @@ class VideoDiT(nn.Module):
             self._check_frame_cond(cond, cond_frames, x)
             ref = patchify(cond, self.patch_size)[0]  # [B, N, P]
             given = cond_frames.to(torch.bool)[:, coords[:, 0] * pt]  # [B, N]
-        t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        t = self._timesteps(t, x)
         t = t.expand(B) if t.ndim == 0 else t  # one number for the whole batch
         if t.shape not in ((B,), (B, T)):
             raise ValueError(f"t must be [B] = [{B}] or per frame [B, T] = [{B}, {T}], got {list(t.shape)}")
@@ -118,8 +142,9 @@ class VideoDiT(nn.Module):
         if self.frame_cond == "in_place" and given is not None:
             t_tok = self.frame_conditioner.timesteps(t[:, None].expand(B, N) if t_tok is None else t_tok, given)
         example = torch.arange(B, device=x.device)[:, None].expand(B, N)
-        out = self._forward_tokens(tokens, coords[None], None, example, t if t_tok is None else None, t_tok,
-                                   ref, given, text, text_mask, grid, B)
+        out = self._forward_tokens(TokenBatch(tokens, coords[None], example, B, t_row=t if t_tok is None else None,
+                                              t_tok=t_tok, ref=ref, given=given, text=text, text_mask=text_mask,
+                                              grid=grid))
         return unpatchify(out, grid, self.patch_size)  # [B, C_out, T, H, W]
 
     # ------------------------------------------------------------------------------------------
@@ -142,7 +167,7 @@ class VideoDiT(nn.Module):
                              f"{self.patch_dim}")
         seg = packed.segment_ids.masked_fill(packed.padding, -1)
         n_examples = packed.num_examples
-        t = torch.as_tensor(t, device=x.device, dtype=torch.float32)
+        t = self._timesteps(t, x)
         if t.shape == (n_examples,):
             t_tok = t[seg.clamp(min=0)]  # [S, L]
         elif t.shape == seg.shape:
@@ -156,28 +181,28 @@ class VideoDiT(nn.Module):
                              f"{', '.join(FRAME_CONDITIONING[1:])} to condition on frames")
         given = None if cond_given is None else cond_given.to(torch.bool) & (seg >= 0)
         t_tok = self.frame_conditioner.timesteps(t_tok, given)
-        return self._forward_tokens(x, packed.coords, seg, seg, None, t_tok, cond, given, text, text_mask,
-                                    None, n_examples)
+        return self._forward_tokens(TokenBatch(x, packed.coords, seg, n_examples, segment_ids=seg, t_tok=t_tok,
+                                               ref=cond, given=given, text=text, text_mask=text_mask))
 
     # ------------------------------------------------------------------------------------------
     # Shared token path
     # ------------------------------------------------------------------------------------------
-    def _forward_tokens(self, x, coords, seg, example, t_row, t_tok, ref, given, text, text_mask, grid, n_ex):
-        """x [S, L, P], coords [S|1, L, 3], seg [S, L] or None (one example per row), example [S, L]."""
-        D, fc = self.hidden_size, self.frame_conditioner
+    def _forward_tokens(self, b: TokenBatch) -> torch.Tensor:
+        """The shared token path: TokenBatch -> [S, L, C_out * patch volume]."""
+        D, fc, x, seg, example, n_ex = self.hidden_size, self.frame_conditioner, b.x, b.segment_ids, b.example, b.num_examples
         dtype = self.x_embedder.weight.dtype
-        pos = sincos_3d(coords, D).to(dtype)  # [S|1, L, D]
-        h = self.x_embedder(fc.tokens(x, ref, given)) + pos  # [S, L, D]
-        h = fc.embed(h, ref, given)
-        extra = fc.pooled(ref, given, pos, example, n_ex)  # [B, D] or None
+        pos = sincos_3d(b.coords, D).to(dtype)  # [S|1, L, D]
+        h = self.x_embedder(fc.tokens(x, b.ref, b.given)) + pos  # [S, L, D]
+        h = fc.embed(h, b.ref, b.given)
+        extra = fc.pooled(b.ref, b.given, pos, example, n_ex)  # [B, D] or None
         parts, joint = [], None
         if self.text_cond != "none":
-            if text is None:
+            if b.text is None:
                 raise ValueError(f"this model was built with text_cond={self.text_cond!r}: pass text "
                                  f"[B, Lt, {self.text_conditioner.text_dim}] (and text_mask [B, Lt])")
-            if text.shape[0] != n_ex:
-                raise ValueError(f"text has {text.shape[0]} captions for {n_ex} videos: pass one per video")
-            tokens, pooled, tmask = self.text_conditioner(text.to(dtype), text_mask)
+            if b.text.shape[0] != n_ex:
+                raise ValueError(f"text has {b.text.shape[0]} captions for {n_ex} videos: pass one per video")
+            tokens, pooled, tmask = self.text_conditioner(b.text.to(dtype), b.text_mask)
             extra = pooled if extra is None else extra + pooled
             rows = row_examples(seg) if seg is not None else torch.arange(x.shape[0], device=x.device)[:, None]
             ctx, owner, valid = TextConditioner.rows(tokens, tmask, rows)  # [S, K, D], [S, K], [S, K]
@@ -185,50 +210,55 @@ class VideoDiT(nn.Module):
                 parts.append((ctx, (example[:, :, None] == owner[:, None, :]) & valid[:, None, :]))
             else:
                 joint = (ctx, owner, valid)
-        elif text is not None:
+        elif b.text is not None:
             raise ValueError("this model was built with text_cond='none'; build it with text_cond='cross_attn' "
                              "or 'joint' (and text_dim) to condition on captions")
-        frame_part = fc.context(ref, given, pos, example)
+        frame_part = fc.context(b.ref, b.given, pos, example)
         if frame_part is not None:
             parts.append(frame_part)
         context = make_context(parts)
-        mod = self._modulation(t_row, t_tok, example, extra)
-        plans = attention_plans(self.attention, coords.expand(x.shape[0], -1, -1), seg, grid)
+        mod = self._modulation(b, extra)
+        plans = attention_plans(self.attention, b.coords.expand(x.shape[0], -1, -1), seg, b.grid)
         if joint is None:
             for block, kind in zip(self.blocks, self.kinds):
                 h = block(h, mod, plans[kind], context)
         else:
-            h = self._joint_blocks(h, mod, joint, seg, t_row, t_tok, example, extra, n_ex)
+            h = self._joint_blocks(h, mod, joint, b, extra)
         return self.final_layer(h, mod)  # [S, L, C_out * patch volume]
 
-    def _modulation(self, t_row, t_tok, example, extra) -> Modulation:
+    def _modulation(self, b: TokenBatch, extra) -> Modulation:
         """One conditioning row per video (plain, one timestep) or per distinct (example, timestep)."""
-        if t_tok is None:  # plain batch, one timestep per video: no per-token gather
-            c = self.t_embedder(t_row)
+        if b.t_tok is None:  # plain batch, one timestep per video: no per-token gather
+            c = self.t_embedder(b.t_row)
             return Modulation(c if extra is None else c + extra)
-        ex = example.clamp(min=0)
-        pairs = torch.stack([ex.to(torch.float64), t_tok.to(torch.float64)], dim=-1).reshape(-1, 2)
+        ex = b.example.clamp(min=0)
+        pairs = torch.stack([ex.to(torch.float64), b.t_tok.to(torch.float64)], dim=-1).reshape(-1, 2)
         rows, index = torch.unique(pairs, dim=0, return_inverse=True)  # [K, 2], [S*L]
         c = self.t_embedder(rows[:, 1].float())  # [K, D]
         if extra is not None:
             c = c + extra[rows[:, 0].long()]
-        return Modulation(c, index.view(example.shape))
+        return Modulation(c, index.view(b.example.shape))
 
-    def _joint_blocks(self, h, mod, joint, seg, t_row, t_tok, example, extra, n_ex):
+    def _joint_blocks(self, h, mod, joint, b: TokenBatch, extra):
         """MMDiT: caption tokens modulated by their example's (noisy) timestep, one joint softmax."""
         ctx, owner, valid = joint
+        t_row = b.t_row
         if t_row is None:  # the example's timestep = the largest over its tokens (clean ones have 0)
-            t_row = t_tok.new_zeros(n_ex).scatter_reduce(0, example.clamp(min=0).reshape(-1),
-                                                         t_tok.reshape(-1), reduce="amax", include_self=False)
+            t_row = b.t_tok.new_zeros(b.num_examples).scatter_reduce(
+                0, b.example.clamp(min=0).reshape(-1), b.t_tok.reshape(-1), reduce="amax", include_self=False)
         c = self.t_embedder(t_row)
         mod_c = Modulation(c if extra is None else c + extra, owner.clamp(min=0))
         mask = None
-        if seg is not None or not bool(valid.all()):
-            ids_x = example if seg is None else seg
+        if b.segment_ids is not None or not bool(valid.all()):
+            ids_x = b.example if b.segment_ids is None else b.segment_ids
             mask = segment_attention_mask(torch.cat([ids_x, owner.masked_fill(~valid, -1)], dim=1))
         for block in self.blocks:
             h, ctx = block(h, mod, ctx, mod_c, mask)
         return h
+
+    def _timesteps(self, t, like: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, device=like.device, dtype=torch.float32)
+        return check_model_timesteps(t, self.timestep_range, "VideoDiT")
 
     # ------------------------------------------------------------------------------------------
     # Input checks

@@ -44,7 +44,7 @@ PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
                                                 masks: True where the token was kept)
 
 segment_attention_mask(segment_ids [S, L], padding [S, L] | None) -> bool [S, 1, L, L]
-masked_attention(q, k, v [S, H, L, Dh], mask [S, 1|H, L, L]) -> [S, H, L, Dh]  (SDPA reference)
+    (the attention that reads it: ``sora_mini.models.full_attention``)
 
 sincos_3d(coords [..., 3], dim, base_grid=None, grid=None) -> [..., dim]     (default embedding)
 rope_3d(coords [..., 3], head_dim) -> (cos, sin) [..., head_dim/2];  apply_rope(x, cos, sin)
@@ -54,7 +54,7 @@ random_drop_rates(batch, max_rate, generator) -> [batch];  resolution_drop_rate(
 restore_tokens(kept [k, D], keep [k], n_total) -> (full [n_total, D], kept_mask [n_total])
 """
 
-from sora_mini.patches.attention import masked_attention, segment_attention_mask
+from sora_mini.patches.attention import segment_attention_mask
 from sora_mini.patches.dropping import (
     drop_tokens,
     random_drop_rates,
@@ -71,7 +71,6 @@ __all__ = [
     "drop_tokens",
     "first_fit",
     "grid_coords",
-    "masked_attention",
     "pack",
     "pack_latents",
     "pad_to_max",

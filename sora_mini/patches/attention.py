@@ -1,23 +1,16 @@
-"""Attention that keeps every packed example to itself: a block-diagonal boolean mask for SDPA.
+"""Attention that keeps every packed example to itself: a block-diagonal boolean mask.
 
-Shapes: segment_ids [S, L] (example id, -1 at padding) -> mask [S, 1, L, L], True = may attend;
-masked_attention(q, k, v [S, H, L, Dh], mask) -> [S, H, L, Dh].
+Shapes: segment_ids [S, L] (example id, -1 at padding) -> mask [S, 1, L, L], True = may attend.
 NaViT (Dehghani et al. 2023, arXiv 2307.06304): masked self-attention so that tokens attend only
-within their own image. On a CPU, ``F.scaled_dot_product_attention`` with a boolean mask is the
-simplest exact choice; padding slots form a segment of their own, so no query row is fully
-masked (a fully masked row gives NaN in a hand-written softmax).
-
-No faster path is shipped: none was reliably faster here (torch 2.14 CPU, 2 busy shared cores;
-``benchmarks/bench_packing.py``, forward+backward, all equal to the mask within 1e-6). One SDPA call
-per example took 0.7x-1.8x the mask's time on the small mix (4 x 512 slots) and 2.3x-4.2x on
-tiny's many short examples; nested jagged tensors 2.7x-9x; FlexAttention has no CPU backward in
-this torch, and its eager forward took about 7x the mask's.
+within their own image. Padding slots form a segment of their own, so no query row is fully
+masked (a fully masked row gives NaN in a hand-written softmax). The attention itself runs in the
+backbones: ``sora_mini.models.attention.full_attention`` (which of the mask and per-example groups
+a pack uses, and the measurements behind it) over ``models.layers.dot_product_attention``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def segment_attention_mask(segment_ids: torch.Tensor, padding: torch.Tensor | None = None) -> torch.Tensor:
@@ -35,14 +28,3 @@ def segment_attention_mask(segment_ids: torch.Tensor, padding: torch.Tensor | No
         ids = ids.masked_fill(padding, -1)
     ids = ids.clamp(min=-1)  # every negative id is padding
     return (ids[:, :, None] == ids[:, None, :]).unsqueeze(1)  # [S, 1, L, L]
-
-
-def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                     dropout_p: float = 0.0) -> torch.Tensor:
-    """Scaled dot-product attention under a boolean mask (True = attend): the reference path.
-
-    Shapes: q, k, v [S, H, L, Dh], mask [S, 1 or H, L, L] bool -> [S, H, L, Dh].
-    """
-    if mask is not None and mask.dtype != torch.bool:
-        raise ValueError(f"mask must be boolean (True = attend), got {mask.dtype}")
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)

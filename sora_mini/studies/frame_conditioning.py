@@ -145,17 +145,14 @@ def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, 
     model = build_arm(mode, acfg)
     objective = FlowMatching()
     mask = frame_mask(acfg.batch_size, acfg.frames, acfg.cond_frames)
-    fn = None
 
     def data(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed * 1_000_003 + step)
         return videos[torch.randint(len(videos), (acfg.batch_size,), generator=g)]
 
     def loss_fn(m, x0):
-        nonlocal fn
-        fn = fn or objective.backbone_fn(m)
         g = torch.Generator().manual_seed(seed * 7919 + int(trainer.step))
-        loss = objective.training_loss(fn, x0, {"cond": x0, "cond_frames": ~mask}, mask=mask, generator=g)
+        loss = objective.training_loss(m, x0, {"cond": x0, "cond_frames": ~mask}, mask=mask, generator=g)
         return loss, {}
 
     tcfg = TrainerConfig(steps=acfg.steps, lr=acfg.lr, warmup_steps=min(50, acfg.steps // 10),
@@ -170,15 +167,15 @@ def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, 
 def predict(model: VideoDiT, videos: torch.Tensor, given: int, steps: int, seed: int = 0,
             precision: str = "bf16") -> torch.Tensor:
     """Generate frames ``given..T-1`` of ``videos`` [N, 3, T, H, W] from the first ``given`` (Euler flow)."""
-    from sora_mini.diffusion import FlowMatching, sample
+    from sora_mini.diffusion import FlowMatching, FrameCondition, sample
 
     objective = FlowMatching()
     model.eval()
     mask = frame_mask(len(videos), videos.shape[2], given)
     g = torch.Generator().manual_seed(10_000 + seed)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-        out = sample(objective.backbone_fn(model), objective, tuple(videos.shape), steps=steps,
-                     cond={"cond": videos, "cond_frames": ~mask}, known=videos, mask=mask,
+        out = sample(model, objective, tuple(videos.shape), steps=steps,
+                     cond={"cond": videos, "cond_frames": ~mask}, frames=FrameCondition(videos, mask),
                      generator=g, progress=False)
     return out.float()
 

@@ -2,8 +2,8 @@
 
 Shapes: points [N, 2]; images [N, 3, H, W] in [-1, 1] with colour labels [N] (an index into the
 world's palette, ``num_classes`` = the null label for classifier-free guidance). The denoisers are
-backbones on DiT's 0..1000 timestep scale: ``model(x_t, t_scaled, y=labels)``; wrap them with
-``objective.backbone_fn`` for the samplers. Used by notebook 03.
+backbones on DiT's 0..1000 timestep scale: ``model(x_t, t_scaled, y=labels)``; they declare
+``timestep_range``, so the objective converts its t for them (pass them as they are). Used by notebook 03.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sora_mini.convert import images_to_model
+from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
 from sora_mini.models.layers import timestep_embedding
 from sora_mini.world.render import render
 from sora_mini.world.sample import sample_spec, spec_seed
@@ -135,6 +136,8 @@ def drop_labels(labels: torch.Tensor, p: float, null: int, generator=None) -> to
 class ToyMLP(nn.Module):
     """A residual MLP for points: x + embed(t) + embed(label) -> prediction. Shapes: [B, D] -> [B, D]."""
 
+    timestep_range = (0.0, DIT_TIMESTEP_MAX)  # the objective converts its t into this
+
     def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
@@ -145,6 +148,7 @@ class ToyMLP(nn.Module):
         self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
 
     def forward(self, x, t, y=None):
+        t = check_model_timesteps(t, self.timestep_range, "ToyMLP")
         h = self.inp(x) + self.t_proj(timestep_embedding(t, 64))  # [B, hidden]
         if self.label is not None:
             h = h + self.label(torch.full_like(t, self.num_classes, dtype=torch.long) if y is None else y)
@@ -177,6 +181,8 @@ class TinyUNet(nn.Module):
     Shapes: x [B, 3, H, W] (H, W even), t [B] (0..1000 scale), y [B] -> [B, 3, H, W].
     """
 
+    timestep_range = (0.0, DIT_TIMESTEP_MAX)  # the objective converts its t into this
+
     def __init__(self, channels: int = 32, num_classes: int = len(COLOURS), emb: int = 128):
         super().__init__()
         c = channels
@@ -194,6 +200,7 @@ class TinyUNet(nn.Module):
     def forward(self, x, t, y=None):
         if y is None:
             y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+        t = check_model_timesteps(t, self.timestep_range, "TinyUNet")
         e = self.t_proj(timestep_embedding(t, 64)) + self.label(y)  # [B, emb]
         h1 = self.enc(self.inp(x), e)  # [B, c, H, W]
         h = self.down(h1)  # [B, 2c, H/2, W/2]
