@@ -1,0 +1,130 @@
+"""Re-captioning: a video captioner that writes the world's detailed captions.
+
+    video [B, 3, T, H, W] -> VideoEncoder -> tokens [B, N, C] -> Linear -> memory [B, N, D]
+    [BOS] w1 w2 ... -> GPT-2 decoder (causal self-attention + cross-attention to memory) -> next word
+
+The decoder is a ``transformers.GPT2LMHeadModel`` built from a ``GPT2Config`` with
+``add_cross_attention=True`` over the caption tokenizer's words (no weights downloaded). Training
+is teacher forcing: cross-entropy of every next token of the detailed caption (padding ignored).
+``generate`` decodes greedily or by sampling (temperature, top-k, a seeded generator) with its own
+short loop. Scoring against the true specs lives in ``sora_mini.text.scoring``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from sora_mini.pretrained import PretrainedMixin
+from sora_mini.text.encoders import CAPTION_VOCAB_SIZE, check_tokenizer, load_with_tokenizer
+from sora_mini.text.prompts import tokenize_prompts
+from sora_mini.text.tokenizer import load_tokenizer
+from sora_mini.text.video_encoder import VideoEncoder
+
+
+@dataclass(frozen=True)
+class CaptionerConfig:
+    """The video encoder and the GPT-2 style decoder."""
+
+    vocab_size: int = CAPTION_VOCAB_SIZE
+    video_channels: tuple[int, ...] = (16, 32, 64)
+    hidden_size: int = 64
+    layers: int = 2
+    heads: int = 4
+    max_length: int = 96  # tokens, [BOS] and [EOS] included
+    dropout: float = 0.0
+
+    def gpt2_config(self, tokenizer):
+        from transformers import GPT2Config
+
+        return GPT2Config(vocab_size=self.vocab_size, n_positions=self.max_length, n_embd=self.hidden_size,
+                          n_layer=self.layers, n_head=self.heads, add_cross_attention=True,
+                          resid_pdrop=self.dropout, embd_pdrop=self.dropout, attn_pdrop=self.dropout,
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+
+
+class VideoCaptioner(PretrainedMixin, nn.Module):
+    """``loss(videos, captions) -> (loss, metrics)``; ``generate(videos) -> list[str]``."""
+
+    config_class = CaptionerConfig
+
+    def __init__(self, config: CaptionerConfig = CaptionerConfig(), tokenizer=None):
+        super().__init__()
+        from transformers import GPT2LMHeadModel
+
+        self.config = config
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+        check_tokenizer(self.tokenizer, config.vocab_size, type(self).__name__)
+        self.video = VideoEncoder(config.video_channels)
+        self.memory_proj = nn.Linear(self.video.dim, config.hidden_size)
+        self.decoder = GPT2LMHeadModel(config.gpt2_config(self.tokenizer))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def memory(self, videos: torch.Tensor) -> torch.Tensor:
+        """What the decoder cross-attends to: ``[B, N, hidden_size]``."""
+        return self.memory_proj(self.video(videos)[0])
+
+    def logits(self, memory: torch.Tensor, input_ids: torch.Tensor, mask=None) -> torch.Tensor:
+        out = self.decoder(input_ids=input_ids, attention_mask=None if mask is None else mask.long(),
+                           encoder_hidden_states=memory, use_cache=False)
+        return out.logits  # [B, L, vocab]
+
+    def loss(self, videos: torch.Tensor, captions) -> tuple[torch.Tensor, dict]:
+        """Teacher forcing: mean cross-entropy of each next token of ``captions``."""
+        ids, mask = tokenize_prompts(self.tokenizer, captions, self.config.max_length, device=self.device)
+        logits = self.logits(self.memory(videos), ids, mask)[:, :-1].float()
+        target = ids[:, 1:].masked_fill(~mask[:, 1:], -100)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                           ignore_index=-100)
+        valid = target != -100
+        acc = ((logits.argmax(-1) == target) & valid).sum() / valid.sum().clamp(min=1)
+        return loss, {"token_acc": acc.item()}
+
+    @torch.no_grad()
+    def generate(self, videos: torch.Tensor, *, greedy: bool = True, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int | None = None,
+                 max_length: int | None = None) -> list[str]:
+        """Captions of ``videos [B, 3, T, H, W]``: greedy, or sampled (``temperature``, ``top_k``;
+        the same ``seed`` gives the same captions). Stops at ``[EOS]`` or ``max_length`` tokens."""
+        if not greedy and temperature <= 0:
+            raise ValueError(f"temperature must be > 0 for sampling, got {temperature}; use greedy=True")
+        was_training = self.training
+        self.eval()
+        tok = self.tokenizer
+        max_length = min(max_length or self.config.max_length, self.config.max_length)
+        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+        memory = self.memory(videos.to(self.device))
+        b = memory.shape[0]
+        ids = torch.full((b, 1), tok.bos_token_id, dtype=torch.long, device=self.device)
+        done = torch.zeros(b, dtype=torch.bool, device=self.device)
+        while ids.shape[1] < max_length and not done.all():
+            logits = self.logits(memory, ids, torch.ones_like(ids, dtype=torch.bool))[:, -1].float()
+            if greedy:
+                nxt = logits.argmax(-1)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = logits.softmax(-1).cpu()
+                nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1).to(self.device)
+            nxt = nxt.masked_fill(done, tok.pad_token_id)
+            ids = torch.cat([ids, nxt[:, None]], 1)
+            done |= nxt == tok.eos_token_id
+        self.train(was_training)
+        return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
+
+    def save_pretrained(self, directory: str | os.PathLike):
+        self.tokenizer.save_pretrained(str(os.path.join(directory, "tokenizer")))
+        return super().save_pretrained(directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, *, device="cpu"):
+        return load_with_tokenizer(cls, directory, device)

@@ -1,0 +1,108 @@
+"""Scale presets of the text parts: ``TextConfig`` per scale (``tiny``, ``small``, ``base``).
+
+The lead wires one into ``sora_mini.config`` later; until then ``get_text_config(scale)`` reads
+them here. ``tiny`` trains each part in seconds (numbers not meaningful); ``small`` is sized for a
+laptop CPU (the comment above it says how its times were measured); ``base`` for one GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sora_mini.text.captioner import CaptionerConfig
+from sora_mini.text.clip import CLIPConfig
+from sora_mini.text.encoders import TextEncoderConfig
+
+TEXT_ENCODERS = ("transformer", "clip", "minilm")
+
+
+@dataclass(frozen=True)
+class TextDataConfig:
+    """The world videos CLIP and the captioner train on (the held-out split uses other seeds)."""
+
+    sizes: tuple[tuple[int, int], ...] = ((32, 32),)
+    frames: tuple[int, ...] = (5,)
+    max_objects: int = 3
+    train_videos: int = 64
+    eval_videos: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TextTrainConfig:
+    """One recipe's optimisation settings (flat: ``config_hash`` keys the cache with it)."""
+
+    steps: int = 30
+    batch_size: int = 16
+    lr: float = 2e-3
+    warmup_steps: int = 3
+    weight_decay: float = 0.0
+    caption: str = "both"  # CLIP: "short", "detailed" or "both" (alternating per step)
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Everything text: which encoder conditions the diffusion model, its null condition, the
+    caption dropout of classifier-free guidance, and the trained parts' sizes and recipes."""
+
+    name: str = "tiny"
+    encoder: str = "transformer"  # one of TEXT_ENCODERS
+    null_kind: str = "learned"  # one of sora_mini.text.null.NULL_KINDS
+    caption_dropout: float = 0.1
+    text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    clip: CLIPConfig = field(default_factory=CLIPConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    clip_train: TextTrainConfig = field(default_factory=TextTrainConfig)
+    captioner_train: TextTrainConfig = field(default_factory=TextTrainConfig)
+
+    def __post_init__(self):
+        if self.encoder not in TEXT_ENCODERS:
+            raise ValueError(f"unknown text encoder {self.encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}")
+
+
+TEXT_PRESETS: dict[str, TextConfig] = {
+    "tiny": TextConfig(
+        name="tiny",
+        text_encoder=TextEncoderConfig(hidden_size=32, layers=1, heads=2),
+        clip=CLIPConfig(text_hidden=32, text_layers=1, text_heads=2, video_channels=(8, 16), embed_dim=32),
+        captioner=CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2),
+    ),
+    # small: measured on the shared 2-core CPU under load (about 5 runnable processes), 9x32x32
+    # videos: a CLIP step of batch 64 takes 2.5 s (120 steps in 5 min reached held-out detailed-
+    # caption t2v recall@1 0.38 of 128, chance 0.008), a captioner step of batch 32 3.9 s (63 steps
+    # in 4 min: grammatical captions that ignore the video yet). These step counts are then about an
+    # hour each on that machine, less on an idle one; the captioner needs all of them.
+    "small": TextConfig(
+        name="small",
+        text_encoder=TextEncoderConfig(hidden_size=128, layers=3, heads=4),
+        clip=CLIPConfig(text_hidden=128, text_layers=3, text_heads=4, video_channels=(32, 64, 128),
+                        embed_dim=128),
+        captioner=CaptionerConfig(video_channels=(32, 64, 128), hidden_size=128, layers=3, heads=4),
+        data=TextDataConfig(sizes=((32, 32), (32, 48), (48, 32)), frames=(9,), train_videos=4096,
+                            eval_videos=256),
+        clip_train=TextTrainConfig(steps=1500, batch_size=64, lr=1e-3, warmup_steps=50),
+        captioner_train=TextTrainConfig(steps=1000, batch_size=32, lr=1e-3, warmup_steps=50),
+    ),
+    "base": TextConfig(
+        name="base",
+        encoder="minilm",
+        text_encoder=TextEncoderConfig(hidden_size=384, layers=6, heads=6),
+        clip=CLIPConfig(text_hidden=256, text_layers=4, text_heads=4, video_channels=(64, 128, 256),
+                        embed_dim=256),
+        captioner=CaptionerConfig(video_channels=(64, 128, 256), hidden_size=256, layers=4, heads=4),
+        data=TextDataConfig(sizes=((64, 64), (64, 112), (112, 64)), frames=(17,), train_videos=65536,
+                            eval_videos=1024),
+        clip_train=TextTrainConfig(steps=20000, batch_size=256, lr=5e-4, warmup_steps=500),
+        captioner_train=TextTrainConfig(steps=20000, batch_size=64, lr=5e-4, warmup_steps=500),
+    ),
+}
+
+
+def get_text_config(scale: str | TextConfig = "tiny") -> TextConfig:
+    """The text preset of ``scale``; a clear error for an unknown name."""
+    if isinstance(scale, TextConfig):
+        return scale
+    if scale not in TEXT_PRESETS:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(TEXT_PRESETS)}")
+    return TEXT_PRESETS[scale]

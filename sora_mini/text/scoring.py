@@ -1,0 +1,94 @@
+"""Scoring captions against the scenes they describe, through the caption grammar.
+
+``score_captions(captions, specs)`` parses each caption with ``parse_caption`` and compares it
+with ``caption_attributes(spec)``: per attribute, the share of true objects whose caption states
+the right value (objects are matched by colour, which is unique within a scene, then by order);
+``background`` and ``count`` per scene; ``unparseable``, the share of captions the grammar cannot
+read (those count as wrong on every attribute).
+"""
+
+from __future__ import annotations
+
+from sora_mini.world.captions import (
+    ATTRIBUTES,
+    CaptionError,
+    CaptionSpec,
+    caption_attributes,
+    parse_caption,
+)
+
+
+def _match(true: CaptionSpec, said: CaptionSpec) -> list[int | None]:
+    """Per true object, the index of the caption's object describing it (colour first, then order)."""
+    free = list(range(len(said.objects)))
+    out: list[int | None] = [None] * len(true.objects)
+    for i, t in enumerate(true.objects):
+        j = next((j for j in free if said.objects[j].color == t.color), None)
+        if j is not None:
+            out[i] = j
+            free.remove(j)
+    for i in range(len(out)):
+        if out[i] is None and free and i in free:
+            out[i] = i
+            free.remove(i)
+    return out
+
+
+def score_captions(captions: list[str], specs, kind: str = "detailed") -> dict:
+    """Attribute accuracy of ``captions`` against ``specs`` (SceneSpecs) -> a JSON-able dict:
+
+    ``{"attributes": {name: accuracy or None}, "background", "count", "unparseable", "n",
+    "exact"}``; ``exact`` is the share of captions whose parse equals the truth.
+    """
+    if len(captions) != len(specs):
+        raise ValueError(f"{len(captions)} captions for {len(specs)} specs; give one caption per spec")
+    if not captions:
+        raise ValueError("no captions to score")
+    hits = {a: [] for a in ATTRIBUTES}
+    background, count, exact, bad = [], [], [], 0
+    for text, spec in zip(captions, specs):
+        true = caption_attributes(spec, kind)
+        try:
+            said = parse_caption(text)
+        except CaptionError:
+            said = None
+            bad += 1
+        matches = _match(true, said) if said is not None else [None] * len(true.objects)
+        for t, j in zip(true.objects, matches):
+            got = said.objects[j] if j is not None else None
+            for a, want in t.stated().items():
+                hits[a].append(got is not None and getattr(got, a) == want)
+        if true.background is not None:
+            background.append(said is not None and said.background == true.background)
+        count.append(said is not None and len(said.objects) == len(true.objects))
+        exact.append(said == true)
+
+    def mean(v):
+        return sum(v) / len(v) if v else None
+
+    return {"attributes": {a: mean(v) for a, v in hits.items()}, "background": mean(background),
+            "count": mean(count), "exact": mean(exact), "unparseable": bad / len(captions),
+            "n": len(captions)}
+
+
+def caption_dataset(captioner, data, *, greedy: bool = True, seed: int = 0, batch_size: int = 32,
+                    **generate_kw) -> list[str]:
+    """The captioner's captions of every video of ``data`` (a ``CaptionedVideos``), in order."""
+    out: list[str | None] = [None] * len(data)
+    for size in data.sizes:
+        idx = data.buckets[size]
+        for j in range(0, len(idx), batch_size):
+            part = idx[j:j + batch_size]
+            texts = captioner.generate(data.items(part)["video"], greedy=greedy, seed=seed + j, **generate_kw)
+            for i, t in zip(part, texts):
+                out[i] = t
+    return out
+
+
+def evaluate_captioner(captioner, data, *, greedy: bool = True, seed: int = 0, **kw) -> dict:
+    """:func:`score_captions` of the captioner's captions of ``data`` against its true specs, plus
+    three examples ``(caption, truth)``."""
+    captions = caption_dataset(captioner, data, greedy=greedy, seed=seed, **kw)
+    scores = score_captions(captions, data.specs)
+    scores["examples"] = [(captions[i], data.detailed[i]) for i in range(min(3, len(captions)))]
+    return scores

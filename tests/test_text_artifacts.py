@@ -1,0 +1,50 @@
+"""Get-or-train of the text parts: trained once into run_root/<scale>/<part>-<hash>/, then loaded."""
+
+import dataclasses
+import json
+
+import torch
+
+import sora_mini.train.text as recipes
+from sora_mini.text import config as text_config
+from sora_mini.text.config import TextDataConfig, TextTrainConfig
+from sora_mini.text_artifacts import get_captioner, get_clip, get_text_encoder, part_dir
+
+QUICK = dataclasses.replace(
+    text_config.TEXT_PRESETS["tiny"], name="tiny",
+    data=TextDataConfig(train_videos=6, eval_videos=5),
+    clip_train=TextTrainConfig(steps=2, batch_size=4, warmup_steps=0),
+    captioner_train=TextTrainConfig(steps=2, batch_size=4, warmup_steps=0))
+
+
+def test_get_clip_and_captioner_train_once_then_load(tmp_path, monkeypatch):
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", QUICK)
+    clip = get_clip("tiny", run_root=tmp_path, progress=False)
+    folder = part_dir(tmp_path, "tiny", "clip", QUICK.clip, QUICK.clip_train, QUICK.data)
+    assert folder.parent == tmp_path / "tiny" and folder.name.startswith("clip-")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["held_out"]["detailed"]["n"] == 5 and metrics["steps"] == 2
+    cap = get_captioner("tiny", run_root=tmp_path, progress=False)
+    assert "unparseable" in json.loads(next((tmp_path / "tiny").glob("captioner-*/metrics.json")).read_text())["held_out"]
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although the part is cached")
+
+    monkeypatch.setattr(recipes, "train_clip", no_training)
+    monkeypatch.setattr(recipes, "train_captioner", no_training)
+    again = get_clip("tiny", run_root=tmp_path)
+    v = torch.zeros(1, 3, 5, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(again(v, ["a red circle"]), clip(v, ["a red circle"]))
+    assert get_captioner("tiny", run_root=tmp_path).generate(v) == cap.generate(v)
+    # another recipe is another folder
+    other = dataclasses.replace(QUICK.clip_train, steps=3)
+    assert part_dir(tmp_path, "tiny", "clip", QUICK.clip, other, QUICK.data) != folder
+
+
+def test_get_text_encoder_follows_the_preset(tmp_path, monkeypatch):
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", QUICK)
+    enc = get_text_encoder("tiny", run_root=tmp_path)
+    assert enc.dim == QUICK.text_encoder.hidden_size
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", dataclasses.replace(QUICK, encoder="minilm"))
+    assert get_text_encoder("tiny", run_root=tmp_path).dim == 384
