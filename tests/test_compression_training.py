@@ -277,3 +277,15 @@ def test_temporal_loss_term_penalises_only_changes_between_frames():
     torch.manual_seed(0)
     with_t, _ = reconstruction_loss(model, video, temporal_weight=1.0)
     assert with_t > base  # an untrained model does not change between frames as the video does
+
+
+def test_an_ema_recipe_saves_the_ema_weights_as_the_model(tmp_path):
+    from sora_mini.checkpoint import load_checkpoint
+
+    model = get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, steps=3, ema_decay=0.9)
+    folder = autoencoder_dir("tiny", kind="2d_kl", run_root=tmp_path, steps=3, ema_decay=0.9)
+    state, _, meta = load_checkpoint(folder / "trainer")
+    assert meta["ema_updates"] == 3 and training_info(folder)["ema"] is True
+    saved = model.state_dict()
+    name = "encoder.conv_out.weight"
+    assert torch.equal(saved[name], state[f"ema/{name}"]) and not torch.equal(saved[name], state[f"model/{name}"])
