@@ -62,6 +62,8 @@ def worker(kind: str, precision: str, c: dict, count_flops: bool) -> dict:
 
     import torch
 
+    from sora_mini.train.device import autocast_for
+
     if c.get("threads"):
         torch.set_num_threads(int(c["threads"]))
     torch.manual_seed(0)
@@ -74,7 +76,7 @@ def worker(kind: str, precision: str, c: dict, count_flops: bool) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast_for("cpu", precision):  # a CPU benchmark
             if kind == "ours":
                 out = model(x, t.float(), text=text)
             else:

@@ -25,9 +25,13 @@ def _time(fn, repeat: int) -> float:
     return best
 
 
+DEVICE = "cpu"  # what this benchmark measures
+
+
 def main(quick: bool = False) -> dict:
     from sora_mini.artifacts import autoencoder_config
     from sora_mini.compression import VideoAutoencoder
+    from sora_mini.train import autocast_for
 
     torch.manual_seed(0)
     kinds = ("3d_kl", "2d_kl") if quick else ("3d_kl", "2d_kl", "3d_vq", "3d_fsq")
@@ -43,8 +47,8 @@ def main(quick: bool = False) -> dict:
                 x = torch.rand(b, 3, t, h, w) * 2 - 1
                 row = {"kind": kind, "size": [t, h, w], "batch": b}
                 for prec in ("fp32", "bf16"):
-                    def run(model=model, x=x, bf16=prec == "bf16"):
-                        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    def run(model=model, x=x, prec=prec):
+                        with torch.no_grad(), autocast_for(DEVICE, prec):
                             model.decode(model.encode(x))
                     row[f"{prec}_videos_per_s"] = round(b / _time(run, repeat), 2)
                 row["bf16_speedup"] = round(row["bf16_videos_per_s"] / row["fp32_videos_per_s"], 2)

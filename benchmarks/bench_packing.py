@@ -31,7 +31,10 @@ from sora_mini.patches.layouts import (
     layout_pad_to_max,
 )
 from sora_mini.patches.patchify import latent_grid
+from sora_mini.train.device import autocast_for
 from sora_mini.world.datasets import WorldDataset
+
+DEVICE = "cpu"  # what this benchmark measures
 
 
 def world_grids(scale: str, n: int, seed: int = 0) -> list[tuple[int, int, int]]:
@@ -73,7 +76,7 @@ class Block(torch.nn.Module):
 
 def _time_step(blocks, x, mask, bf16: bool) -> float:
     start = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with autocast_for(DEVICE, "bf16" if bf16 else "fp32"):
         y = x
         for blk in blocks:
             y = blk(y, mask)

@@ -1,26 +1,108 @@
-"""Get-or-train by scale: every trained model a notebook needs lives in ``runs/<scale>/`` and is
-trained there, with the scale's preset, when it is missing.
+"""Get-or-train by scale: every trained part a notebook needs lives in its own folder under
+``runs/<scale>/`` and is trained there, with the scale's preset, when it is missing.
 
-``get_autoencoder("small")`` loads ``runs/small/autoencoder_3d_kl.{safetensors,json}`` or trains it
-(the latent scaling factor is computed from training videos and stored with the weights).
+One signature for every get-or-train helper (here and in the studies)::
+
+    get_<part>(scale, *, run_root="runs", device="cpu", retrain=False, progress=True, **part_options)
+
+A part's folder is named by what it is and a hash of its WHOLE config (architecture, training
+recipe, data), e.g. ``runs/tiny/autoencoder_3d_kl-1a2b3c4d/``, so a config change trains a new
+folder and never overwrites another. It holds::
+
+    config.json, model.safetensors   the part (``save_pretrained``; load with ``from_pretrained``)
+    training.json                    how it was trained and what it measured (``training_info``)
+    trainer.safetensors, trainer.json the trainer's resumable state (an interrupted run resumes)
+    log.jsonl                        the training log (``training_log``)
+
+A folder is complete once ``training.json`` exists (it is written last, atomically).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from sora_mini.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from sora_mini.checkpoint import atomic_write
 from sora_mini.config import SCALES, ScaleConfig, get_config
 from sora_mini.paths import run_dir as resolve_run_dir
+from sora_mini.pretrained import config_hash, config_to_dict, is_pretrained_dir
 
 AUTOENCODER_KINDS = ("3d_kl", "2d_kl", "3d_vq", "2d_vq", "3d_fsq", "2d_fsq")
 DEFAULT_AUTOENCODER = "3d_kl"  # the one the diffusion notebooks use
+TRAINING_NAME = "training.json"
+TRAINER_NAME = "trainer"  # the trainer's checkpoint stem: trainer.safetensors + trainer.json
+LOG_NAME = "log.jsonl"
 
 
+# ----------------------------------------------------------------------------------------------
+# Part folders: naming, completeness, training record
+# ----------------------------------------------------------------------------------------------
+def part_key(*configs) -> str:
+    """One short hash over every field of every config (``pretrained.config_hash`` of each)."""
+    full = "-".join(config_hash(c, length=64) for c in configs)
+    return hashlib.sha256(full.encode()).hexdigest()[:8]
+
+
+def part_dir(run_root: str | os.PathLike, scale: str, name: str, *configs) -> Path:
+    """``<run_root>/<scale>/<name>-<part_key(configs)>`` (not created)."""
+    return resolve_run_dir(run_root, scale, create=False) / f"{name}-{part_key(*configs)}"
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a finished part: the saved model and its ``training.json``."""
+    folder = Path(folder)
+    return is_pretrained_dir(folder) and (folder / TRAINING_NAME).is_file()
+
+
+def write_training_info(folder: str | os.PathLike, info: dict) -> Path:
+    """Write ``folder/training.json`` atomically (JSON of numbers, strings, lists and dicts)."""
+    path = Path(folder) / TRAINING_NAME
+    text = json.dumps(info, indent=2)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+def training_info(folder: str | os.PathLike) -> dict:
+    """How the part in ``folder`` was trained: scale, kind, steps, seed, seconds, its settings and
+    final metrics (``training.json``)."""
+    path = Path(folder) / TRAINING_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {TRAINING_NAME} in {folder}: the part was never trained there, or its "
+                                "training did not finish (call its get_<part>(...) helper to finish it)")
+    return json.loads(path.read_text())
+
+
+def training_log(folder: str | os.PathLike) -> list[dict]:
+    """The rows of ``folder/log.jsonl`` in step order (a step logged twice, by a run that was
+    interrupted and resumed, keeps its last row)."""
+    path = Path(folder) / LOG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {LOG_NAME} in {folder}: nothing was trained there")
+    rows = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[row["step"]] = row
+    return [rows[s] for s in sorted(rows)]
+
+
+def clear_part(folder: str | os.PathLike) -> None:
+    """Remove a part folder's model, record, trainer state and log (``retrain=True``)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        shutil.rmtree(folder)
+
+
+# ----------------------------------------------------------------------------------------------
+# Autoencoders
+# ----------------------------------------------------------------------------------------------
 def _check_kind(kind: str) -> tuple[str, str]:
     if kind not in AUTOENCODER_KINDS:
         raise ValueError(f"unknown autoencoder kind {kind!r}; choose one of {', '.join(AUTOENCODER_KINDS)}")
@@ -51,93 +133,96 @@ def autoencoder_config(cfg: ScaleConfig | str, kind: str = DEFAULT_AUTOENCODER):
                              codebook_size=c.codebook_size, fsq_levels=(c.fsq_level,) * channels)
 
 
-def autoencoder_path(run: str | os.PathLike, kind: str = DEFAULT_AUTOENCODER) -> Path:
-    """``<run>/autoencoder_<kind>`` (the checkpoint stem: ``.safetensors`` + ``.json``)."""
-    _check_kind(kind)
-    return Path(run) / f"autoencoder_{kind}"
+def autoencoder_training(cfg: ScaleConfig | str, **overrides):
+    """The :class:`~sora_mini.train.AutoencoderTraining` of a scale's preset, with field overrides
+    (e.g. ``steps=3``, ``seed=1``)."""
+    from sora_mini.train.autoencoder import AutoencoderTraining
+
+    c = get_config(cfg).compression
+    preset = AutoencoderTraining(steps=c.train_steps, lr=c.lr, batch_size=c.batch_size, crop=c.train_crop,
+                                 temporal_weight=c.temporal_weight)
+    return dataclasses.replace(preset, **overrides)
 
 
-def _resolve_run(run_dir_or_scale, run_root="runs") -> Path:
-    if isinstance(run_dir_or_scale, str) and run_dir_or_scale in SCALES:
-        return resolve_run_dir(run_root, run_dir_or_scale, create=False)
-    return Path(run_dir_or_scale)
+def autoencoder_dir(scale: ScaleConfig | str, *, kind: str = DEFAULT_AUTOENCODER,
+                    run_root: str | os.PathLike = "runs", **training) -> Path:
+    """The folder of ``kind`` at ``scale``: ``<run_root>/<scale>/autoencoder_<kind>-<hash>`` where
+    the hash covers the model config, the training recipe (``training`` overrides it) and the world."""
+    cfg = get_config(scale)
+    return part_dir(run_root, cfg.name, f"autoencoder_{kind}", autoencoder_config(cfg, kind),
+                    autoencoder_training(cfg, **training), cfg.world)
 
 
-def load_autoencoder(run_dir_or_scale, kind: str = DEFAULT_AUTOENCODER, device="cpu"):
-    """Load a trained autoencoder from a run folder (or ``runs/<scale>/`` given a scale name).
+def load_autoencoder(folder_or_scale, kind: str = DEFAULT_AUTOENCODER, *,
+                     run_root: str | os.PathLike = "runs", device="cpu"):
+    """Load a trained autoencoder: from its folder, or the ``kind`` of a scale's preset (a scale name).
 
     Returns the model in eval mode with its stored latent ``scale_factor``; a clear
     ``FileNotFoundError`` when it was never trained (use :func:`get_autoencoder` to train it).
     """
-    from sora_mini.compression.autoencoder import AutoencoderConfig, VideoAutoencoder
+    from sora_mini.compression.autoencoder import VideoAutoencoder
 
-    path = autoencoder_path(_resolve_run(run_dir_or_scale), kind)
-    if not checkpoint_exists(path):
-        raise FileNotFoundError(f"no {kind} autoencoder at {path}; train it with "
-                                f"get_autoencoder(scale, kind={kind!r}) or notebook 01")
-    state, config, extra = load_checkpoint(path, device=device)
-    model = VideoAutoencoder(AutoencoderConfig.from_dict(config))
-    model.load_state_dict(state)
-    model.train_info = extra  # how it was trained and what it measured
-    return model.to(device).eval()
+    if isinstance(folder_or_scale, ScaleConfig) or folder_or_scale in SCALES:
+        scale = get_config(folder_or_scale)
+        folder = autoencoder_dir(scale, kind=kind, run_root=run_root)
+        if not is_complete(folder):
+            raise FileNotFoundError(f"no {kind} autoencoder trained for scale {scale.name!r} at {folder}; "
+                                    f"train it with get_autoencoder({scale.name!r}, kind={kind!r}) or notebook 01")
+    else:
+        folder = Path(folder_or_scale)
+        if not is_complete(folder):
+            raise FileNotFoundError(f"{folder} holds no trained autoencoder (no config.json, model.safetensors "
+                                    "and training.json); train one with get_autoencoder(scale, kind=...)")
+    return VideoAutoencoder.from_pretrained(folder, device=device)
 
 
-def train_autoencoder_for_scale(scale: ScaleConfig | str, kind: str = DEFAULT_AUTOENCODER, *,
-                                run: str | os.PathLike | None = None, steps: int | None = None,
-                                device="cpu", seed: int = 0, progress: bool = True,
-                                precision: str = "bf16"):
-    """Train ``kind`` with the scale's preset, calibrate its scale factor and, when ``run`` is
-    given, save it there (atomically) with its training log. Returns the model (eval mode)."""
+def _train_autoencoder_into(folder: Path, cfg: ScaleConfig, kind: str, training, *, device, progress) -> None:
+    """Train ``kind`` with ``training``, measure and set its latent scale factor, save it into
+    ``folder`` (model, then ``training.json``); resumes from the trainer's checkpoint there."""
     from sora_mini.compression.autoencoder import VideoAutoencoder
     from sora_mini.compression.data import WorldBatches
-    from sora_mini.train.autoencoder import compute_scale_factor, train_autoencoder
-
-    cfg = get_config(scale)
-    c = cfg.compression
-    torch.manual_seed(seed)
-    model = VideoAutoencoder(autoencoder_config(cfg, kind))
-    batches = WorldBatches(cfg.world, c.batch_size, seed=seed, spatial_factor=model.spatial_factor,
-                           temporal_factor=model.temporal_factor, crop=c.train_crop)
-    steps = c.train_steps if steps is None else steps
-    path = autoencoder_path(run, kind) if run is not None else None
-    t0 = time.perf_counter()
-    history = train_autoencoder(
-        model, batches, steps, c.lr, precision=precision, device=device, progress=progress,
-        temporal_weight=c.temporal_weight,
-        ckpt_path=None if path is None else path.with_name(path.name + ".train"),
-        log_path=None if path is None else path.with_name(path.name + ".log.jsonl"))
-    seconds = time.perf_counter() - t0
-    calib = [batches.video(i) for i in batches.indices[: 4 * c.batch_size]]
     from sora_mini.convert import video_to_model
+    from sora_mini.train.autoencoder import latent_scale_factor, train_autoencoder
 
-    scale_factor = compute_scale_factor(model, [video_to_model(v)[0] for v in calib], device=device)
-    model.train_info = {"scale": cfg.name, "kind": kind, "steps": steps, "seed": seed,
-                        "train_seconds": round(seconds, 1), "scale_factor": scale_factor,
-                        "final": history[-1] if history else {}}
-    if path is not None:
-        save_checkpoint(path, model.state_dict(), model.config.to_dict(), model.train_info)
-    return model.eval()
+    torch.manual_seed(training.seed)
+    model = VideoAutoencoder(autoencoder_config(cfg, kind))
+    batches = WorldBatches(cfg.world, training.batch_size, seed=training.seed, spatial_factor=model.spatial_factor,
+                           temporal_factor=model.temporal_factor, crop=training.crop)
+    t0 = time.perf_counter()
+    trainer = train_autoencoder(model, batches, training, device=device, progress=progress,
+                                ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME)
+    seconds = time.perf_counter() - t0
+    final = trainer.eval_model()
+    calib = batches.indices[: training.calibration_batches * training.batch_size]
+    scale_factor = latent_scale_factor(final, [video_to_model(batches.video(i))[0] for i in calib])
+    final.set_scale_factor(scale_factor)
+    final.save_pretrained(folder)
+    write_training_info(folder, {
+        "scale": cfg.name, "kind": kind, "steps": training.steps, "seed": training.seed,
+        "train_seconds": round(seconds, 1), "device": str(device), "scale_factor": scale_factor,
+        "ema": training.ema_decay is not None, "final": trainer.history[-1] if trainer.history else {},
+        "training": config_to_dict(training)})
 
 
-def get_autoencoder(scale: str = "tiny", run_dir: str | os.PathLike = "runs",
-                    kind: str = DEFAULT_AUTOENCODER, device="cpu", retrain: bool = False,
-                    progress: bool = True):
-    """Load ``runs/<scale>/autoencoder_<kind>`` or train it (with the scale's preset) and save it.
+def get_autoencoder(scale: ScaleConfig | str, *, kind: str = DEFAULT_AUTOENCODER,
+                    run_root: str | os.PathLike = "runs", device="cpu", retrain: bool = False,
+                    progress: bool = True, **training):
+    """The ``kind`` autoencoder of ``scale``, loaded from its folder (:func:`autoencoder_dir`) or
+    trained there with the scale's preset when missing; eval mode, on ``device``.
 
-    ``run_dir`` is the ``RUN_DIR`` root (as in the notebooks' parameters cell) or the scale's
-    folder itself. ``retrain=True`` trains again even when a checkpoint exists.
+    ``run_root`` is the notebooks' ``RUN_DIR``. ``training`` overrides fields of the training recipe
+    (``AutoencoderTraining``: ``steps``, ``seed``, ...); each setting trains its own folder.
+    ``retrain=True`` trains that folder again from scratch.
     """
-    root = Path(run_dir)
-    run = root if root.name == scale else resolve_run_dir(run_dir, scale)
-    path = autoencoder_path(run, kind)
-    if not retrain and checkpoint_exists(path):
-        model = load_autoencoder(run, kind, device=device)
-        if model.config == autoencoder_config(scale, kind):
-            return model
-        print(f"{path.name}: the stored model differs from the {scale!r} preset; training it again")
-        retrain = True
-    if retrain:  # start over: drop the training state and log of an earlier run
-        for stale in (path.name + ".train.safetensors", path.name + ".train.json", path.name + ".log.jsonl"):
-            (run / stale).unlink(missing_ok=True)
-    train_autoencoder_for_scale(scale, kind, run=run, device=device, progress=progress)
-    return load_autoencoder(run, kind, device=device)
+    cfg = get_config(scale)
+    folder = autoencoder_dir(cfg, kind=kind, run_root=run_root, **training)
+    if retrain:
+        clear_part(folder)
+    if not is_complete(folder):
+        _train_autoencoder_into(folder, cfg, kind, autoencoder_training(cfg, **training), device=device,
+                                progress=progress)
+    try:
+        return load_autoencoder(folder, device=device)
+    except ValueError as e:  # a damaged or mismatched file: say how to start over
+        raise ValueError(f"{e}. Train it again with get_autoencoder({cfg.name!r}, kind={kind!r}, "
+                         "retrain=True)") from e

@@ -192,6 +192,16 @@ def resolve_device(device: str = "auto"):
     return torch.device("cpu")
 
 
+def step_seed(seed: int, step: int) -> int:
+    """The seed of step ``step`` of a run seeded ``seed``: ``seed * 1_000_003 + step``.
+
+    Data functions ``data(step)`` draw each batch from ``torch.Generator().manual_seed(step_seed(...))``,
+    so a batch depends on the run's seed and the step only (a resumed run sees the same batches);
+    1_000_003 is a prime larger than any step count, so two seeds never share a batch seed.
+    """
+    return seed * 1_000_003 + step
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (every device) for a reproducible run."""
     import numpy as np

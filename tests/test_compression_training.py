@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from sora_mini.artifacts import (
     autoencoder_config,
-    autoencoder_path,
+    autoencoder_dir,
     get_autoencoder,
     load_autoencoder,
+    training_info,
+    training_log,
 )
-from sora_mini.checkpoint import load_checkpoint, save_checkpoint
 from sora_mini.compression import AutoencoderConfig, VideoAutoencoder
 from sora_mini.compression.data import smooth_random_video
 from sora_mini.compression.metrics import (
@@ -23,7 +26,7 @@ from sora_mini.compression.metrics import (
     temporal_flicker,
 )
 from sora_mini.convert import model_to_video, video_to_model
-from sora_mini.train.autoencoder import compute_scale_factor, train_autoencoder
+from sora_mini.train import AutoencoderTraining, latent_scale_factor, train_autoencoder
 
 torch.set_num_threads(1)
 
@@ -40,7 +43,8 @@ def test_overfit_one_video():
     video = smooth_random_video(5, 16, 16, seed=1).unsqueeze(0)  # [1, 3, 5, 16, 16]
     model = tiny("kl")
     before = evaluate_autoencoder(model, [video[0]])["psnr"]
-    hist = train_autoencoder(model, lambda step: video, steps=100, lr=3e-3, progress=False)
+    hist = train_autoencoder(model, lambda step: video, AutoencoderTraining(steps=100, lr=3e-3, crop=None),
+                             progress=False).history
     after = evaluate_autoencoder(model, [video[0]])["psnr"]
     assert hist[-1]["loss"] < hist[0]["loss"]
     assert after > 28.0 and after > before + 10, (before, after)
@@ -52,28 +56,70 @@ def test_save_then_load_gives_identical_outputs(tmp_path, bottleneck):
     x = smooth_random_video(5, 16, 24).unsqueeze(0)
     model.train()(x)  # one training forward: VQ codebook init and EMA buffers change
     model.eval()
-    model.scale_factor.fill_(0.7)
-    save_checkpoint(tmp_path / "ae", model.state_dict(), model.config.to_dict())
-    state, config, _ = load_checkpoint(tmp_path / "ae")
-    loaded = VideoAutoencoder(AutoencoderConfig.from_dict(config))
-    loaded.load_state_dict(state)
-    loaded.eval()
-    assert loaded.config == model.config
+    model.set_scale_factor(0.7)
+    model.save_pretrained(tmp_path / "ae")
+    loaded = VideoAutoencoder.from_pretrained(tmp_path / "ae")
+    assert loaded.config == model.config and not loaded.training
+    assert loaded.scale_factor.item() == pytest.approx(0.7)  # the scale factor is part of the weights
     assert torch.equal(loaded.encode(x), model.encode(x))
     assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
 
 
-def test_scale_factor_gives_unit_variance_latents():
+def _saved(tmp_path):
+    model = tiny("kl")
+    model.save_pretrained(tmp_path / "ae")
+    return tmp_path / "ae"
+
+
+def _edit_config(folder, edit):
+    path = folder / "config.json"
+    payload = json.loads(path.read_text())
+    edit(payload["config"])
+    path.write_text(json.dumps(payload))
+
+
+def test_a_config_with_an_unknown_or_missing_key_is_refused(tmp_path):
+    folder = _saved(tmp_path)
+    _edit_config(folder, lambda c: c.update(new_knob=3))
+    with pytest.raises(ValueError, match="new_knob"):
+        VideoAutoencoder.from_pretrained(folder)
+    folder = _saved(tmp_path / "again")
+    _edit_config(folder, lambda c: c.pop("kl_weight"))
+    with pytest.raises(ValueError, match="kl_weight"):
+        VideoAutoencoder.from_pretrained(folder)
+    assert not hasattr(AutoencoderConfig, "from_dict")  # no lenient loader next to the strict one
+
+
+def test_weights_of_another_shape_or_a_truncated_file_are_refused(tmp_path):
+    folder = _saved(tmp_path)
+    _edit_config(folder, lambda c: c.update(base_channels=16))  # the saved weights are 8 wide
+    with pytest.raises(ValueError, match=r"other shapes: encoder\.\S+"):
+        VideoAutoencoder.from_pretrained(folder)
+    folder = _saved(tmp_path / "again")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        VideoAutoencoder.from_pretrained(folder)
+
+
+def test_scale_factor_gives_unit_variance_latents_and_leaves_the_model():
     model = tiny("kl").eval()
     videos = [smooth_random_video(5, 16, 16, seed=s) for s in range(4)]
-    s = compute_scale_factor(model, videos)
+    before = model.encode(videos[0].unsqueeze(0))
+    s = latent_scale_factor(model, videos)
+    assert model.scale_factor.item() == 1.0 and torch.equal(model.encode(videos[0].unsqueeze(0)), before)
+    model.set_scale_factor(s)
     z = torch.cat([model.encode(v.unsqueeze(0)).flatten() for v in videos])
     assert z.std().item() == pytest.approx(1.0, rel=1e-4)
-    assert model.scale_factor.item() == pytest.approx(s)
+    # a batch [B, 3, T, H, W] gives the same factor as the list; videos of other sizes are fine
+    assert latent_scale_factor(model, torch.stack(videos)) == pytest.approx(s, rel=1e-6)
+    mixed = [smooth_random_video(1, 16, 24), smooth_random_video(9, 8, 16)]
+    assert latent_scale_factor(model, mixed) > 0
     # decode undoes the scale: same video as decoding the raw latent
     x = videos[0].unsqueeze(0)
-    raw = model.bottleneck.latent(model.features(x))
-    torch.testing.assert_close(model.decode(model.encode(x)), model.decode_unscaled(raw))
+    torch.testing.assert_close(model.decode(model.encode(x)), model.decode_unscaled(model.encode_unscaled(x)))
+    with pytest.raises(ValueError, match="finite positive"):
+        model.set_scale_factor(float("nan"))
 
 
 def test_uint8_round_trip_and_flicker():
@@ -143,19 +189,55 @@ def test_configs_at_a_scale_share_one_latent_size():
 
 
 def test_get_autoencoder_trains_once_then_loads(tmp_path):
-    m1 = get_autoencoder("tiny", run_dir=tmp_path, kind="2d_fsq", progress=False)
-    path = autoencoder_path(tmp_path / "tiny", "2d_fsq")
-    assert path.with_suffix(".json").exists() or path.with_name(path.name + ".json").exists()
-    stamp = path.with_name(path.name + ".safetensors").stat().st_mtime_ns
-    m2 = get_autoencoder("tiny", run_dir=tmp_path, kind="2d_fsq")
-    assert path.with_name(path.name + ".safetensors").stat().st_mtime_ns == stamp  # not retrained
+    m1 = get_autoencoder("tiny", kind="2d_fsq", run_root=tmp_path, progress=False, steps=4)
+    folder = autoencoder_dir("tiny", kind="2d_fsq", run_root=tmp_path, steps=4)
+    assert folder.parent == tmp_path / "tiny" and folder.name.startswith("autoencoder_2d_fsq-")
+    assert {"config.json", "model.safetensors", "training.json", "trainer.safetensors", "trainer.json",
+            "log.jsonl"} <= {p.name for p in folder.iterdir()}
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    m2 = get_autoencoder("tiny", kind="2d_fsq", run_root=tmp_path, steps=4)
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # not retrained
     x = smooth_random_video(5, 32, 32).unsqueeze(0)
     assert torch.equal(m1.encode(x), m2.encode(x))
-    assert m2.train_info["kind"] == "2d_fsq" and m2.scale_factor.item() != 1.0
+    info = training_info(folder)
+    assert info["kind"] == "2d_fsq" and info["steps"] == 4 and info["training"]["steps"] == 4
+    assert m2.scale_factor.item() == pytest.approx(info["scale_factor"]) and info["scale_factor"] != 1.0
+    assert [row["step"] for row in training_log(folder)][-1] == 4
+    assert not hasattr(m2, "train_info")
     with pytest.raises(FileNotFoundError, match="get_autoencoder"):
-        load_autoencoder(tmp_path / "tiny", kind="3d_vq")
+        load_autoencoder("tiny", kind="3d_vq", run_root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="no trained autoencoder"):
+        load_autoencoder(tmp_path / "tiny")
     with pytest.raises(ValueError, match="unknown autoencoder kind"):
-        load_autoencoder(tmp_path / "tiny", kind="3d_lfq")
+        load_autoencoder("tiny", kind="3d_lfq", run_root=tmp_path)
+
+
+def test_a_config_change_trains_a_new_folder_and_keeps_the_old(tmp_path):
+    get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, steps=2)
+    get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, steps=3)
+    first = autoencoder_dir("tiny", kind="2d_kl", run_root=tmp_path, steps=2)
+    second = autoencoder_dir("tiny", kind="2d_kl", run_root=tmp_path, steps=3)
+    assert first != second and training_info(first)["steps"] == 2 and training_info(second)["steps"] == 3
+    assert {p.name for p in (tmp_path / "tiny").iterdir()} == {first.name, second.name}
+    # a change of the model config (a study's override) is a new folder too
+    import dataclasses
+
+    from sora_mini.config import get_config
+
+    cfg = get_config("tiny")
+    wider = dataclasses.replace(cfg, compression=dataclasses.replace(cfg.compression, base_channels=16))
+    assert autoencoder_dir(wider, kind="2d_kl", run_root=tmp_path, steps=2) != first
+
+
+def test_a_damaged_part_says_to_retrain_and_retrain_starts_over(tmp_path):
+    get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, steps=2)
+    folder = autoencoder_dir("tiny", kind="2d_kl", run_root=tmp_path, steps=2)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated or damaged.*retrain=True"):
+        get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, steps=2)
+    model = get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, retrain=True, steps=2)
+    assert torch.isfinite(model.encode(smooth_random_video(1, 32, 32).unsqueeze(0))).all()
 
 
 def test_world_batches_are_deterministic_crops_of_native_videos():
@@ -171,6 +253,9 @@ def test_world_batches_are_deterministic_crops_of_native_videos():
         assert (b, c) == (2, 3) and t in (1, 5) and h <= 32 and w <= 32 and h % 4 == 0 == w % 4
         assert x.min() >= -1 and x.max() <= 1
         assert torch.equal(x, batches(step))  # a resumed run sees the same batch
+    from sora_mini.config import step_seed
+
+    assert step_seed(3, 5) == 3 * 1_000_003 + 5  # the batch seed of every data(step); figures depend on it
     full = WorldBatches(world, batch_size=2, seed=3, spatial_factor=4, temporal_factor=4)
     sizes = {tuple(full(s).shape[2:]) for s in range(12)}
     assert any(h > 32 or w > 32 for _, h, w in sizes)  # without a crop: native sizes
@@ -192,3 +277,15 @@ def test_temporal_loss_term_penalises_only_changes_between_frames():
     torch.manual_seed(0)
     with_t, _ = reconstruction_loss(model, video, temporal_weight=1.0)
     assert with_t > base  # an untrained model does not change between frames as the video does
+
+
+def test_an_ema_recipe_saves_the_ema_weights_as_the_model(tmp_path):
+    from sora_mini.checkpoint import load_checkpoint
+
+    model = get_autoencoder("tiny", kind="2d_kl", run_root=tmp_path, progress=False, steps=3, ema_decay=0.9)
+    folder = autoencoder_dir("tiny", kind="2d_kl", run_root=tmp_path, steps=3, ema_decay=0.9)
+    state, _, meta = load_checkpoint(folder / "trainer")
+    assert meta["ema_updates"] == 3 and training_info(folder)["ema"] is True
+    saved = model.state_dict()
+    name = "encoder.conv_out.weight"
+    assert torch.equal(saved[name], state[f"ema/{name}"]) and not torch.equal(saved[name], state[f"model/{name}"])

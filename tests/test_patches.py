@@ -22,7 +22,7 @@ from sora_mini.patches import (
     sincos_3d,
     unpatchify,
 )
-from sora_mini.patches.patchify import latent_grid
+from sora_mini.patches.patchify import frames_fit, latent_frames, latent_grid, nearest_frame_counts
 
 small = st.integers(1, 3)
 
@@ -72,6 +72,21 @@ def test_latent_grid_follows_causal_compression():
     assert latent_grid((32, 32), 1, spatial_factor=4, temporal_factor=4, patch=(1, 2, 2)) == (1, 4, 4)
     with pytest.raises(ValueError, match="1 \\+ 4n frames"):
         latent_grid((32, 32), 6, 4, 4, (1, 2, 2))
+
+
+@given(st.integers(-3, 60), st.integers(1, 8))
+def test_frame_count_rule_and_its_inverse(frames, k):
+    """The one causal rule: 1 + (T-1)//k latent frames for T = 1 + kn; the nearest valid counts otherwise."""
+    near = nearest_frame_counts(frames, k)
+    assert all(frames_fit(n, k) for n in near)
+    assert frames_fit(frames, k) == (frames >= 1 and (frames - 1) % k == 0)
+    if frames_fit(frames, k):
+        assert near == (frames,) and latent_frames(frames, k) == 1 + (frames - 1) // k
+        return
+    if frames >= 1:  # one below and one above, k apart, around frames
+        assert near[0] < frames < near[1] == near[0] + k
+    with pytest.raises(ValueError, match=" or ".join(map(str, near)) + " frames"):
+        latent_frames(frames, k)
 
 
 # ----------------------------------------------------------------------------------------------

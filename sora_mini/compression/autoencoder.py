@@ -8,12 +8,15 @@ applied per frame, and spatio-temporal compression (MAGVIT-v2, arXiv 2310.05737;
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 from torch import nn
+
+from sora_mini.patches.patchify import frames_fit, latent_frames, nearest_frame_counts
+from sora_mini.pretrained import PretrainedMixin
 
 from .bottleneck import BottleneckOutput
 from .fsq import FSQ
@@ -28,7 +31,7 @@ BOTTLENECKS = ("kl", "vq", "fsq")
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Everything that defines an autoencoder's weights; stored as JSON with its checkpoint."""
+    """Everything that defines an autoencoder's weights; its ``config.json`` (see ``sora_mini.pretrained``)."""
 
     arch: str = "3d"  # "2d": per-frame image autoencoder; "3d": causal spatio-temporal
     bottleneck: str = "kl"  # "kl" | "vq" | "fsq"
@@ -71,15 +74,6 @@ class AutoencoderConfig:
     def kind(self) -> str:
         return f"{self.arch}_{self.bottleneck}"
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AutoencoderConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
-        return cls(**d)
-
 
 def make_bottleneck(cfg: AutoencoderConfig) -> nn.Module:
     """The bottleneck module named by ``cfg.bottleneck``."""
@@ -103,14 +97,18 @@ class AutoencoderOutput:
     bottleneck: BottleneckOutput
 
 
-class VideoAutoencoder(nn.Module):
+class VideoAutoencoder(PretrainedMixin, nn.Module):
     """Encoder, bottleneck and decoder with a data-derived latent ``scale_factor``.
 
     ``encode`` returns ``scale_factor * latent`` (unit variance, ready for diffusion) and
     ``decode`` divides it back out; ``forward`` is the training path (sampled / quantized latent,
     bottleneck loss). Fully convolutional: any ``H, W`` that are multiples of ``spatial_factor``
-    and, for the 3D model, any ``T = 1 + n * temporal_factor``.
+    and, for the 3D model, any ``T = 1 + n * temporal_factor``. The scale factor is a buffer (part
+    of the weights, saved with them); set it with :meth:`set_scale_factor`. Saved and loaded with
+    ``save_pretrained(folder)`` / ``VideoAutoencoder.from_pretrained(folder, device=...)``.
     """
+
+    config_class = AutoencoderConfig
 
     def __init__(self, config: AutoencoderConfig):
         super().__init__()
@@ -147,17 +145,25 @@ class VideoAutoencoder(nn.Module):
             if n < s or n % s:
                 raise ValueError(f"{name} {n} is not a multiple of {s} (the spatial compression "
                                  f"of this {self.config.kind} autoencoder); try {_nearest_multiples(n, s)}")
-        if frames < 1 or (frames - 1) % k:
-            lo, hi = 1 + (frames - 1) // k * k, 1 + ((frames - 1) // k + 1) * k
-            near = f"{hi}" if frames < 1 else f"{lo} or {hi}"
+        if not frames_fit(frames, k):
+            near = " or ".join(str(n) for n in nearest_frame_counts(frames, k))
             raise ValueError(f"{frames} frames cannot be split as 1 + n x {k} (the first frame is "
                              f"encoded alone, then groups of {k}); try {near} frames")
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         """``(C, t, h, w)`` of the latent of a ``frames x height x width`` video."""
         self.check_size(frames, height, width)
-        s, k = self.spatial_factor, self.temporal_factor
-        return (self.latent_channels, 1 + (frames - 1) // k, height // s, width // s)
+        s = self.spatial_factor
+        return (self.latent_channels, latent_frames(frames, self.temporal_factor), height // s, width // s)
+
+    def set_scale_factor(self, value: float) -> None:
+        """Set the latent scale factor (``encode`` multiplies by it, ``decode`` divides by it);
+        ``sora_mini.train.latent_scale_factor`` measures the one that gives unit-variance latents."""
+        value = float(value)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"the scale factor must be a finite positive number, got {value}; it is "
+                             "1 / std(latent) over training videos (train.latent_scale_factor)")
+        self.scale_factor.fill_(value)
 
     def _as_video(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 4:  # one image per batch item: [B, 3, H, W] -> [B, 3, 1, H, W]
@@ -191,9 +197,13 @@ class VideoAutoencoder(nn.Module):
         out = self.bottleneck(self.features(x))
         return AutoencoderOutput(recon=self.decode_unscaled(out.z), z=out.z, bottleneck=out)
 
+    def encode_unscaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Video -> deterministic latent ``[B, C, t, h, w]`` (posterior mean or code vectors), no scale."""
+        return self.bottleneck.latent(self.features(x))
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Video -> scaled deterministic latent ``[B, C, t, h, w]`` (posterior mean or code vectors)."""
-        return self.bottleneck.latent(self.features(x)) * self.scale_factor
+        return self.encode_unscaled(x) * self.scale_factor
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Scaled latent ``[B, C, t, h, w]`` -> video ``[B, 3, T, H, W]`` in about [-1, 1]."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from sora_mini.config import step_seed
 from sora_mini.convert import video_to_model
+from sora_mini.patches.patchify import frames_fit, nearest_frame_counts
 from sora_mini.world.datasets import BucketBatchSampler, WorldDataset
 
 
@@ -28,7 +30,7 @@ class WorldBatches:
                                                 output="uint8")
         sizes = [self.dataset.size_of(i) for i in range(len(self.dataset))]
         keep = [i for i, (t, h, w) in enumerate(sizes)
-                if (t - 1) % temporal_factor == 0 and h % spatial_factor == 0 and w % spatial_factor == 0]
+                if frames_fit(t, temporal_factor) and h % spatial_factor == 0 and w % spatial_factor == 0]
         if not keep:
             raise ValueError(f"no world size in {world_cfg.sizes} x {world_cfg.frames} fits a spatial "
                              f"factor {spatial_factor} and temporal factor {temporal_factor}")
@@ -41,6 +43,7 @@ class WorldBatches:
         self.spatial_factor, self.temporal_factor = spatial_factor, temporal_factor
 
     def video(self, i: int) -> torch.Tensor:
+        """Training video ``i`` as uint8 ``[T, H, W, 3]`` (rendered once, then cached)."""
         if i not in self._cache:
             self._cache[i] = self.dataset[i]["video"]  # uint8 [T, H, W, 3]
         return self._cache[i]
@@ -60,14 +63,14 @@ class WorldBatches:
         multiple of the spatial factor."""
         (t, h, w), (ct, ch, cw) = size, self.crop
         k, s = self.temporal_factor, self.spatial_factor
-        t = 1 + (min(t, ct) - 1) // k * k if min(t, ct) >= 1 else 1
+        t = nearest_frame_counts(min(t, ct), k)[0]  # the longest valid count that fits
         return t, max(s, min(h, ch) // s * s), max(s, min(w, cw) // s * s)
 
     def __call__(self, step: int) -> torch.Tensor:
         videos = [self.video(i) for i in self.batch_indices(step)]  # uint8 [T, H, W, 3] each
         if self.crop is not None:
             t, h, w = self._window(videos[0].shape[:3])
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+            g = torch.Generator().manual_seed(step_seed(self.seed, step))
             out = []
             for v in videos:
                 t0, y0, x0 = (int(torch.randint(0, n - m + 1, (1,), generator=g))

@@ -94,7 +94,7 @@ def pooled_latent(video: torch.Tensor, spatial_factor: int, temporal_factor: int
     """
     _, t, h, w = video.shape
     k, s = temporal_factor, spatial_factor
-    if (t - 1) % k or h % s or w % s:
+    if not frames_fit(t, k) or h % s or w % s:
         raise ValueError(f"video [C, T, H, W] = {list(video.shape)} needs T = 1 + {k}n and H, W multiples of {s}")
     first = video[:, :1].mean(1, keepdim=True)  # [C, 1, H, W]
     rest = rearrange(video[:, 1:], "c (t k) h w -> c t k h w", k=k).mean(2)  # [C, (T-1)/k, H, W]
@@ -102,17 +102,42 @@ def pooled_latent(video: torch.Tensor, spatial_factor: int, temporal_factor: int
     return rearrange(frames, "c t (h s1) (w s2) -> c t h w s1 s2", s1=s, s2=s).mean((-1, -2))
 
 
+def frames_fit(frames: int, temporal_factor: int) -> bool:
+    """True when a causal autoencoder of ``temporal_factor`` takes ``frames`` as is (``1 + k n``)."""
+    return frames >= 1 and (frames - 1) % temporal_factor == 0
+
+
+def nearest_frame_counts(frames: int, temporal_factor: int) -> tuple[int, ...]:
+    """The valid frame counts ``1 + k n`` nearest ``frames``: ``(frames,)`` when it is valid, else
+    the one below and the one above (only the one above, 1, when ``frames < 1``)."""
+    k = temporal_factor
+    if frames_fit(frames, k):
+        return (frames,)
+    if frames < 1:
+        return (1,)
+    below = 1 + (frames - 1) // k * k
+    return (below, below + k)
+
+
+def latent_frames(frames: int, temporal_factor: int) -> int:
+    """Latent frames of a causal autoencoder: ``1 + (T - 1) // k`` (the first frame alone, then
+    ``k`` frames per latent frame); a ``ValueError`` naming the nearest valid counts otherwise."""
+    k = temporal_factor
+    if not frames_fit(frames, k):
+        near = " or ".join(str(n) for n in nearest_frame_counts(frames, k))
+        raise ValueError(f"{frames} frames do not fit a causal temporal factor {k}: use 1 + {k}n "
+                         f"frames (the first frame alone, then groups of {k}); try {near} frames")
+    return 1 + (frames - 1) // k
+
+
 def latent_grid(video_hw: tuple[int, int], frames: int, spatial_factor: int, temporal_factor: int,
                 patch: PatchSize) -> tuple[int, int, int]:
     """Token grid of a video of (H, W) pixels and T frames after a causal autoencoder and patching.
 
-    Latent frames are 1 + (T - 1) / k (the first frame on its own, then k frames per latent).
+    Latent frames are 1 + (T - 1) / k (:func:`latent_frames`).
     """
     h, w = video_hw
-    if (frames - 1) % temporal_factor != 0:
-        raise ValueError(f"{frames} frames do not fit a causal temporal factor {temporal_factor}: "
-                         f"use 1 + {temporal_factor}n frames")
-    t = 1 + (frames - 1) // temporal_factor
+    t = latent_frames(frames, temporal_factor)
     if h % spatial_factor or w % spatial_factor:
         raise ValueError(f"video {h}x{w} is not a multiple of the spatial factor {spatial_factor}")
     return patch_grid((1, t, h // spatial_factor, w // spatial_factor), patch)

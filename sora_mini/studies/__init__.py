@@ -2,9 +2,13 @@
 per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
 
 ``toy_diffusion``        notebook 03: 2D point clouds and colour-conditional images
-                         (``toy_config(scale)``, ``ToyMLP``, ``TinyUNet``, ``get_or_train_image_denoiser``).
+                         (``toy_config(scale)``, ``train_denoiser``, ``get_image_denoiser``); its
+                         denoisers ``ToyMLP`` / ``TinyUNet`` live in ``toy_denoisers``.
 ``frame_conditioning``   notebook 04: five ways to feed clean frames, one video-prediction task
                          (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``).
+
+Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **options)`` like
+``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.
 ``compression_flicker``  notebook 01's claim: does 3D causal compression flicker less than 2D?
                          (``sora-mini study compression-flicker --scale small``).
 

@@ -8,7 +8,8 @@ held-out world videos: PSNR, SSIM, flicker, where the flicker is, and flicker un
 
 Each model trains on one thread (``--threads``): on a 2-core machine run at most two at once, since
 more torch processes than cores slow each other down many times over. Checkpoints and a JSON of the
-figures go to ``runs/experiments/compression_flicker/``; a model already trained there with the same
+figures go to ``runs/experiments/compression_flicker/<scale>/autoencoder_<kind>-<hash>/``, one
+folder per whole config (``artifacts.get_autoencoder``); a model already trained there with the same
 settings is loaded, not trained again.
 """
 
@@ -33,13 +34,13 @@ def _value(text: str):
     return text
 
 
-def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, out: Path) -> dict:
-    from sora_mini.artifacts import (
-        autoencoder_path,
-        load_autoencoder,
-        train_autoencoder_for_scale,
-    )
-    from sora_mini.checkpoint import checkpoint_exists
+def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, out: Path,
+        device: str = "cpu") -> dict:
+    """Train (or load) ``kind`` at ``scale`` with ``CompressionConfig`` ``overrides`` into its folder
+    under ``out`` and measure it on ``videos`` held-out world videos; the figures also go to
+    ``<folder>/figures.json``."""
+    from sora_mini.artifacts import autoencoder_dir, get_autoencoder, training_info
+    from sora_mini.checkpoint import atomic_write
     from sora_mini.compression.data import eval_videos
     from sora_mini.compression.metrics import (
         evaluate_autoencoder,
@@ -50,22 +51,20 @@ def run(scale: str, kind: str, steps: int | None, overrides: dict, videos: int, 
 
     cfg = get_config(scale)
     cfg = dataclasses.replace(cfg, compression=dataclasses.replace(cfg.compression, **overrides))
-    steps = cfg.compression.train_steps if steps is None else steps
-    tag = "_".join([kind, f"{steps}steps"] + [f"{k}-{v}" for k, v in sorted(overrides.items())])
-    run_dir = out / scale / tag
-    if checkpoint_exists(autoencoder_path(run_dir, kind)):
-        model = load_autoencoder(run_dir, kind)
-    else:
-        model = train_autoencoder_for_scale(cfg, kind, run=run_dir, steps=steps, progress=True)
+    training = {} if steps is None else {"steps": steps}
+    model = get_autoencoder(cfg, kind=kind, run_root=out, device=device, progress=True, **training)
+    folder = autoencoder_dir(cfg, kind=kind, run_root=out, **training)
+    info = training_info(folder)
     held_out = eval_videos(cfg.world, videos)
     moving = [v for v in held_out if v.shape[1] >= 2]
-    res = evaluate_autoencoder(model, held_out)
-    parts = mean_flicker_breakdown(model, moving)
+    res = evaluate_autoencoder(model, held_out, device=device)
+    parts = mean_flicker_breakdown(model, moving, device=device)
     res.update({f"flicker_{k}": parts[k] for k in ("static_share", "within", "across")})
-    res["latent_noise"] = [latent_noise_flicker(model, moving, s) for s in SIGMAS]
-    res.update(kind=kind, steps=steps, overrides=overrides, train_seconds=model.train_info.get("train_seconds"),
-               parameters=sum(p.numel() for p in model.parameters()))
-    (run_dir / "figures.json").write_text(json.dumps(res, indent=1))
+    res["latent_noise"] = [latent_noise_flicker(model, moving, s, device=device) for s in SIGMAS]
+    res.update(kind=kind, steps=info["steps"], overrides=overrides, train_seconds=info["train_seconds"],
+               parameters=sum(p.numel() for p in model.parameters()), folder=str(folder))
+    text = json.dumps(res, indent=1)
+    atomic_write(folder / "figures.json", lambda tmp: Path(tmp).write_text(text))
     return res
 
 
@@ -79,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="override CompressionConfig fields, e.g. temporal_upsample=depth_to_time")
     p.add_argument("--videos", type=int, default=64, help="held-out videos to measure on")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="where to train and measure (cpu, cuda, mps)")
     p.add_argument("--out", default="runs/experiments/compression_flicker")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"--set takes FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         overrides[key] = _value(value)
-    rows = [run(args.scale, kind, args.steps, overrides, args.videos, Path(args.out)) for kind in args.kinds]
+    rows = [run(args.scale, kind, args.steps, overrides, args.videos, Path(args.out), args.device)
+            for kind in args.kinds]
     print(f"\n{'kind':7s} {'steps':>6s} {'PSNR':>6s} {'SSIM':>6s} {'flicker':>8s} {'still':>6s} "
           + " ".join(f"{'σ=' + str(s):>7s}" for s in SIGMAS[1:]))
     for r in rows:

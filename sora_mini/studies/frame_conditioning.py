@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sora_mini.config import step_seed
 from sora_mini.convert import model_to_video
 from sora_mini.models.conditioning import FRAME_CONDITIONING
 from sora_mini.models.video_dit import VideoDiT
@@ -52,6 +53,7 @@ class AblationConfig:
     sample_steps: int = 4
     modes: tuple[str, ...] = ABLATION_MODES
     precision: str = "bf16"
+    ema_decay: float | None = None  # sample from an EMA of the weights (with warmup) when set
 
     @classmethod
     def from_scale(cls, scale: str = "tiny", **overrides) -> AblationConfig:
@@ -136,8 +138,10 @@ def frame_mask(batch: int, frames: int, given: int) -> torch.Tensor:
     return mask
 
 
-def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, progress: bool = False):
-    """Train one way from scratch; returns (model, loss per step, seconds)."""
+def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, progress: bool = False,
+              device="cpu"):
+    """Train one way from scratch on ``device``; returns (the model to sample from, loss per step,
+    seconds). The model holds the EMA weights when ``acfg.ema_decay`` is set."""
     from sora_mini.diffusion import FlowMatching
     from sora_mini.train.loop import Trainer, TrainerConfig
 
@@ -147,37 +151,43 @@ def train_arm(mode: str, seed: int, acfg: AblationConfig, videos: torch.Tensor, 
     mask = frame_mask(acfg.batch_size, acfg.frames, acfg.cond_frames)
 
     def data(step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         return videos[torch.randint(len(videos), (acfg.batch_size,), generator=g)]
 
     def loss_fn(m, x0):
         g = torch.Generator().manual_seed(seed * 7919 + int(trainer.step))
-        loss = objective.training_loss(m, x0, {"cond": x0, "cond_frames": ~mask}, mask=mask, generator=g)
+        m_gen = mask.to(x0.device)
+        loss = objective.training_loss(m, x0, {"cond": x0, "cond_frames": ~m_gen}, mask=m_gen, generator=g)
         return loss, {}
 
     tcfg = TrainerConfig(steps=acfg.steps, lr=acfg.lr, warmup_steps=min(50, acfg.steps // 10),
-                         precision=acfg.precision, log_every=1, progress=progress, desc=f"{mode} s{seed}")
-    trainer = Trainer(model, loss_fn, data, tcfg)
+                         precision=acfg.precision, ema_decay=acfg.ema_decay, log_every=1, progress=progress,
+                         desc=f"{mode} s{seed}")
+    trainer = Trainer(model, loss_fn, data, tcfg, device=device)
     t0 = time.perf_counter()
     history = trainer.fit()
-    return model, [row["loss"] for row in history], time.perf_counter() - t0
+    return trainer.eval_model(), [row["loss"] for row in history], time.perf_counter() - t0
 
 
 @torch.no_grad()
 def predict(model: VideoDiT, videos: torch.Tensor, given: int, steps: int, seed: int = 0,
             precision: str = "bf16") -> torch.Tensor:
-    """Generate frames ``given..T-1`` of ``videos`` [N, 3, T, H, W] from the first ``given`` (Euler flow)."""
+    """Generate frames ``given..T-1`` of ``videos`` [N, 3, T, H, W] from the first ``given`` (Euler flow),
+    on the model's device (autocast as ``autocast_for`` gives it there); returns them on the CPU."""
     from sora_mini.diffusion import FlowMatching, FrameCondition, sample
+    from sora_mini.train.device import autocast_for
 
     objective = FlowMatching()
     model.eval()
-    mask = frame_mask(len(videos), videos.shape[2], given)
+    device = next(model.parameters()).device
+    videos = videos.to(device)
+    mask = frame_mask(len(videos), videos.shape[2], given).to(device)
     g = torch.Generator().manual_seed(10_000 + seed)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with autocast_for(device, precision):
         out = sample(model, objective, tuple(videos.shape), steps=steps,
                      cond={"cond": videos, "cond_frames": ~mask}, frames=FrameCondition(videos, mask),
                      generator=g, progress=False)
-    return out.float()
+    return out.float().cpu()
 
 
 def baselines(evals: torch.Tensor, specs, k: int) -> dict:
@@ -191,7 +201,7 @@ def baselines(evals: torch.Tensor, specs, k: int) -> dict:
     return out
 
 
-def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None) -> dict:
+def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None, device="cpu") -> dict:
     """Every way x every seed: loss curve, train time, scores with ``cond_frames`` and with 1 frame.
 
     Returns {"config", "arms": {mode: [per-seed dicts]}, "truth" / "copy_last_frame" /
@@ -206,7 +216,7 @@ def run_ablation(acfg: AblationConfig, progress: bool = True, on_arm=None) -> di
                "samples": {"truth": model_to_video(evals[0]).tolist()}, **baselines(evals, specs, k)}
     runs = [(m, s) for m in acfg.modes for s in acfg.seeds]
     for mode, seed in tqdm(runs, desc="ablation arms", disable=not progress):
-        model, losses, secs = train_arm(mode, seed, acfg, train)
+        model, losses, secs = train_arm(mode, seed, acfg, train, device=device)
         row = {"seed": seed, "loss": losses, "train_s": round(secs, 2),
                "params": sum(p.numel() for p in model.parameters())}
         pred = predict(model, evals, k, acfg.sample_steps, seed, acfg.precision)
@@ -239,21 +249,27 @@ def summarize(results: dict) -> list[dict]:
     return rows
 
 
-def load_or_run_ablation(cfg, run, progress: bool = True, on_arm=None, **overrides) -> dict:
-    """The ablation results of a scale, from ``run/ablation_conditioning.json`` or computed (and saved)."""
+def ablation_dir(scale, *, run_root="runs", **overrides):
+    """``<run_root>/<scale>/ablation_conditioning-<hash>``: the hash covers the whole ``AblationConfig``."""
+    from sora_mini.artifacts import part_dir
+
+    acfg = AblationConfig.from_scale(scale, **overrides)
+    return part_dir(run_root, getattr(scale, "name", scale), "ablation_conditioning", acfg)
+
+
+def load_or_run_ablation(scale, *, run_root="runs", device="cpu", retrain: bool = False,
+                         progress: bool = True, on_arm=None, **overrides) -> dict:
+    """The ablation results of a scale (``AblationConfig.from_scale(scale, **overrides)``), from
+    ``ablation_dir(...)/results.json`` or computed on ``device`` and saved there (atomically)."""
     from pathlib import Path
 
-    acfg = AblationConfig.from_scale(cfg, **overrides)
-    path = Path(run) / "ablation_conditioning.json"
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(acfg))):
-            if "copy_first_frame" not in cached:  # results written before that baseline existed
-                evals, specs = world_clips(acfg.eval_videos, 999, acfg.size, acfg.frames)
-                cached.update(baselines(evals, specs, acfg.cond_frames))
-            return cached
-    results = run_ablation(acfg, progress=progress, on_arm=on_arm)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results))
-    tmp.replace(path)
+    from sora_mini.checkpoint import atomic_write
+
+    acfg = AblationConfig.from_scale(scale, **overrides)
+    path = ablation_dir(scale, run_root=run_root, **overrides) / "results.json"
+    if path.exists() and not retrain:
+        return json.loads(path.read_text())
+    results = run_ablation(acfg, progress=progress, on_arm=on_arm, device=device)
+    text = json.dumps(results)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return results

@@ -1,29 +1,37 @@
 """Diffusion you can train in seconds: 2D point clouds, tiny world images, and small denoisers for them.
 
 Shapes: points [N, 2]; images [N, 3, H, W] in [-1, 1] with colour labels [N] (an index into the
-world's palette, ``num_classes`` = the null label for classifier-free guidance). The denoisers are
-backbones on DiT's 0..1000 timestep scale: ``model(x_t, t_scaled, y=labels)``; they declare
-``timestep_range``, so the objective converts its t for them (pass them as they are). Used by notebook 03.
+world's palette, ``num_classes`` = the null label for classifier-free guidance). The denoisers
+(``ToyMLP``, ``TinyUNet``, from ``toy_denoisers``) are backbones on DiT's 0..1000 timestep scale:
+``model(x_t, t_scaled, y=labels)``; they declare ``timestep_range``, so the objective converts its t
+for them (pass them as they are). ``train_denoiser`` trains one on any device;
+``get_image_denoiser(scale, objective=...)`` gets or trains notebook 03's image denoiser. Used by
+notebook 03.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from sora_mini.config import step_seed
 from sora_mini.convert import images_to_model
-from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
-from sora_mini.models.layers import timestep_embedding
+from sora_mini.studies.toy_denoisers import TinyUNet, TinyUNetConfig, ToyMLP, ToyMLPConfig
 from sora_mini.world.render import render
 from sora_mini.world.sample import sample_spec, spec_seed
 from sora_mini.world.spec import PALETTE
+
+__all__ = ["COLOURS", "ImageDenoiserTraining", "TinyUNet", "TinyUNetConfig", "ToyDiffusionConfig", "ToyMLP",
+           "ToyMLPConfig", "chamfer", "class_accuracy", "colour_adherence", "dominant_colours", "drop_labels",
+           "gaussian_mixture", "get_image_denoiser", "image_data", "image_denoiser_dir", "mixture_centres",
+           "objective_settings", "toy_config", "train_denoiser", "two_moons", "world_images"]
 
 
 @dataclass(frozen=True)
@@ -131,103 +139,27 @@ def drop_labels(labels: torch.Tensor, p: float, null: int, generator=None) -> to
 
 
 # ----------------------------------------------------------------------------------------------
-# Denoisers
-# ----------------------------------------------------------------------------------------------
-class ToyMLP(nn.Module):
-    """A residual MLP for points: x + embed(t) + embed(label) -> prediction. Shapes: [B, D] -> [B, D]."""
-
-    timestep_range = (0.0, DIT_TIMESTEP_MAX)  # the objective converts its t into this
-
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, num_classes: int = 0):
-        super().__init__()
-        self.num_classes = num_classes
-        self.inp = nn.Linear(dim, hidden)
-        self.t_proj = nn.Sequential(nn.Linear(64, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
-        self.label = nn.Embedding(num_classes + 1, hidden) if num_classes else None  # +1: null
-        self.blocks = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(depth))
-        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
-
-    def forward(self, x, t, y=None):
-        t = check_model_timesteps(t, self.timestep_range, "ToyMLP")
-        h = self.inp(x) + self.t_proj(timestep_embedding(t, 64))  # [B, hidden]
-        if self.label is not None:
-            h = h + self.label(torch.full_like(t, self.num_classes, dtype=torch.long) if y is None else y)
-        for block in self.blocks:
-            h = h + block(h)
-        return self.out(h)
-
-
-class _ResBlock(nn.Module):
-    """GroupNorm-SiLU-conv twice, with a FiLM scale/shift from the embedding (as in ADM / DDPM)."""
-
-    def __init__(self, channels: int, emb: int):
-        super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(8, channels), nn.Conv2d(channels, channels, 3, padding=1)
-        self.film = nn.Linear(emb, 2 * channels)
-        self.norm2, self.conv2 = nn.GroupNorm(8, channels), nn.Conv2d(channels, channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
-        nn.init.zeros_(self.conv2.bias)
-
-    def forward(self, x, e):
-        h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)  # [B, C, 1, 1] each
-        h = self.norm2(h) * (1 + scale) + shift
-        return x + self.conv2(F.silu(h))
-
-
-class TinyUNet(nn.Module):
-    """A two-level conv U-Net for small images, conditioned on t and a colour label.
-
-    Shapes: x [B, 3, H, W] (H, W even), t [B] (0..1000 scale), y [B] -> [B, 3, H, W].
-    """
-
-    timestep_range = (0.0, DIT_TIMESTEP_MAX)  # the objective converts its t into this
-
-    def __init__(self, channels: int = 32, num_classes: int = len(COLOURS), emb: int = 128):
-        super().__init__()
-        c = channels
-        self.num_classes = num_classes
-        self.t_proj = nn.Sequential(nn.Linear(64, emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.label = nn.Embedding(num_classes + 1, emb)  # index num_classes = null (unconditional)
-        self.inp = nn.Conv2d(3, c, 3, padding=1)
-        self.enc = _ResBlock(c, emb)
-        self.down = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([_ResBlock(2 * c, emb), _ResBlock(2 * c, emb)])
-        self.up = nn.Conv2d(2 * c, c, 3, padding=1)
-        self.dec = _ResBlock(c, emb)
-        self.out = nn.Sequential(nn.GroupNorm(8, c), nn.SiLU(), nn.Conv2d(c, 3, 3, padding=1))
-
-    def forward(self, x, t, y=None):
-        if y is None:
-            y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
-        t = check_model_timesteps(t, self.timestep_range, "TinyUNet")
-        e = self.t_proj(timestep_embedding(t, 64)) + self.label(y)  # [B, emb]
-        h1 = self.enc(self.inp(x), e)  # [B, c, H, W]
-        h = self.down(h1)  # [B, 2c, H/2, W/2]
-        for block in self.mid:
-            h = block(h, e)
-        h = self.up(F.interpolate(h, scale_factor=2, mode="nearest")) + h1  # [B, c, H, W]
-        return self.out(self.dec(h, e))
-
-
-# ----------------------------------------------------------------------------------------------
 # Training (through the shared Trainer) and evaluation
 # ----------------------------------------------------------------------------------------------
 def train_denoiser(model: nn.Module, objective, data, *, steps: int, lr: float = 2e-3,
-                   cond_keys=("y",), ckpt_path=None, desc: str = "train", progress: bool = True,
-                   log_every: int = 25) -> list[dict]:
-    """Train ``model`` on ``objective.training_loss`` with ``sora_mini.train.loop.Trainer`` (fp32).
+                   cond_keys=("y",), device="cpu", ckpt_path=None, log_path=None, desc: str = "train",
+                   progress: bool = True, log_every: int = 25, ema_decay: float | None = None):
+    """Train ``model`` on ``objective.training_loss`` with ``sora_mini.train.Trainer`` (fp32) on
+    ``device``; returns the fitted trainer (``.history``: the logged rows; ``.eval_model()``: the
+    model to sample from, the EMA weights when ``ema_decay`` is set).
 
     ``data(step) -> {"x": [B, ...], "y": [B]}``. With ``ckpt_path`` the run resumes, or is skipped
-    when finished. Returns the logged history rows (step, loss, ...).
+    when finished.
     """
     from sora_mini.diffusion.objective import make_loss_fn
     from sora_mini.train.loop import Trainer, TrainerConfig
 
     cfg = TrainerConfig(steps=steps, lr=lr, precision="fp32", warmup_steps=min(50, steps // 10),
-                        log_every=log_every, progress=progress, desc=desc, grad_clip=1.0)
+                        log_every=log_every, progress=progress, desc=desc, grad_clip=1.0, ema_decay=ema_decay)
     loss_fn = make_loss_fn(objective, x_key="x", cond_keys=cond_keys)
-    return Trainer(model, loss_fn, data, cfg, ckpt_path=ckpt_path).fit()
+    trainer = Trainer(model, loss_fn, data, cfg, device=device, ckpt_path=ckpt_path, log_path=log_path)
+    trainer.fit()
+    return trainer
 
 
 def image_data(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, p_uncond: float = 0.15,
@@ -236,7 +168,7 @@ def image_data(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, p
     null = len(COLOURS)
 
     def data(step: int) -> dict:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        g = torch.Generator().manual_seed(step_seed(seed, step))
         idx = torch.randint(0, len(images), (batch_size,), generator=g)
         flip = torch.rand(batch_size, generator=g) < 0.5  # horizontal flips: the world is symmetric
         x = torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx])
@@ -245,23 +177,86 @@ def image_data(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, p
     return data
 
 
-def get_or_train_image_denoiser(run: str | Path, d: ToyDiffusionConfig, objective, *, progress: bool = True,
-                                seed: int = 0):
-    """The colour-conditional image denoiser of notebook 03 for ``objective`` (trained if missing).
+# ----------------------------------------------------------------------------------------------
+# The image denoiser of notebook 03, get-or-train
+# ----------------------------------------------------------------------------------------------
+def objective_settings(objective) -> str:
+    """Every plain setting of a diffusion objective and its submodules (e.g. the noise schedule), as
+    ``"Class(name=value, ...)"``: the objective's part of a denoiser's cache key."""
+    items = {}
 
-    ``d`` is the study's config (``toy_config(scale)``). Returns
-    ``(model in eval mode, history, (images, labels))``.
+    def walk(prefix: str, module: nn.Module) -> None:
+        for name, value in vars(module).items():
+            if not name.startswith("_") and name != "training" and isinstance(value, (bool, int, float, str)):
+                items[prefix + name] = value
+        for name, child in module.named_children():
+            walk(f"{prefix}{name}.", child)
+
+    walk("", objective)
+    return f"{type(objective).__name__}(" + ", ".join(f"{k}={items[k]!r}" for k in sorted(items)) + ")"
+
+
+@dataclass(frozen=True)
+class ImageDenoiserTraining:
+    """How notebook 03's image denoiser is trained (with ``TinyUNetConfig``, its cache key)."""
+
+    objective: str  # objective_settings(objective)
+    image_size: int = 16
+    train_images: int = 512
+    batch_size: int = 32
+    steps: int = 250
+    lr: float = 2e-3
+    p_uncond: float = 0.15
+    seed: int = 0
+
+
+def _image_denoiser_parts(scale: str, objective, seed: int, overrides: dict):
+    d = toy_config(scale, **overrides)
+    model_cfg = TinyUNetConfig(channels=d.image_channels)
+    training = ImageDenoiserTraining(objective=objective_settings(objective), image_size=d.image_size,
+                                     train_images=d.image_train_size, batch_size=d.image_batch_size,
+                                     steps=d.image_train_steps, lr=d.image_lr, seed=seed)
+    return model_cfg, training
+
+
+def image_denoiser_dir(scale: str, *, objective, run_root="runs", seed: int = 0, **overrides) -> Path:
+    """``<run_root>/<scale>/image_denoiser_<kind>-<hash>``: the hash covers the U-Net config, the
+    objective's settings and the training recipe (``overrides``: ``ToyDiffusionConfig`` fields)."""
+    from sora_mini.artifacts import part_dir
+
+    model_cfg, training = _image_denoiser_parts(scale, objective, seed, overrides)
+    return part_dir(run_root, scale, f"image_denoiser_{objective.kind}", model_cfg, training)
+
+
+def get_image_denoiser(scale: str, *, objective, run_root="runs", device="cpu", retrain: bool = False,
+                       progress: bool = True, seed: int = 0, **overrides) -> TinyUNet:
+    """The colour-conditional image denoiser of notebook 03 for ``objective`` (a ``GaussianDiffusion``
+    or ``FlowMatching``), loaded from :func:`image_denoiser_dir` or trained there; eval mode, on
+    ``device``. Its training images are ``world_images(d.image_train_size, d.image_size, seed)`` and
+    its loss curve ``artifacts.training_log(image_denoiser_dir(...))``.
     """
-    images, labels = world_images(d.image_train_size, d.image_size, seed=seed)
-    torch.manual_seed(seed)
-    model = TinyUNet(channels=d.image_channels)
-    tag = objective.kind + (f"_{objective.schedule.beta_schedule}_{objective.prediction}"
-                            if objective.kind == "gaussian" else "")
-    ckpt = Path(run) / "diffusion" / f"images_{tag}_{d.image_size}px_c{d.image_channels}"
-    history = train_denoiser(model, objective, image_data(images, labels, d.image_batch_size, seed=seed),
-                             steps=d.image_train_steps, lr=d.image_lr, ckpt_path=ckpt,
-                             desc=f"{objective.kind} images", progress=progress)
-    return model.eval(), history, (images, labels)
+    from sora_mini.artifacts import clear_part, is_complete, write_training_info
+
+    folder = image_denoiser_dir(scale, objective=objective, run_root=run_root, seed=seed, **overrides)
+    if retrain:
+        clear_part(folder)
+    if not is_complete(folder):
+        model_cfg, training = _image_denoiser_parts(scale, objective, seed, overrides)
+        images, labels = world_images(training.train_images, training.image_size, seed=seed)
+        torch.manual_seed(seed)
+        model = TinyUNet(model_cfg)
+        t0 = time.perf_counter()
+        data = image_data(images, labels, training.batch_size, p_uncond=training.p_uncond, seed=seed)
+        trainer = train_denoiser(model, objective, data, steps=training.steps, lr=training.lr, device=device,
+                                 ckpt_path=folder / "trainer", log_path=folder / "log.jsonl",
+                                 desc=f"{objective.kind} images", progress=progress)
+        trainer.eval_model().save_pretrained(folder)
+        write_training_info(folder, {"scale": scale, "kind": f"image_denoiser_{objective.kind}",
+                                     "steps": training.steps, "seed": seed, "device": str(device),
+                                     "train_seconds": round(time.perf_counter() - t0, 1),
+                                     "final": trainer.history[-1] if trainer.history else {},
+                                     "training": dataclasses.asdict(training)})
+    return TinyUNet.from_pretrained(folder, device=device)
 
 
 def dominant_colours(images: np.ndarray, min_distance: float = 60.0) -> list[str | None]:

@@ -1,14 +1,17 @@
 """The shared training loop: AdamW, bf16 autocast, gradient clipping, EMA, progress, JSONL log,
-atomic checkpoints and exact resume. Every model of the workbook trains through :class:`Trainer`.
+atomic checkpoints and exact resume, on one device. Every model of the workbook trains through
+:class:`Trainer`.
 
 What the caller brings: a ``model``; ``loss_fn(model, batch) -> (loss, metrics)``, a scalar
 tensor and a dict of floats to log; and ``data``, either ``data(step) -> batch`` (deterministic in
 ``step``, so a resumed run sees the same batches as an uninterrupted one) or any iterable of batches
-(cycled). The loop follows nanoGPT's ``train.py``: warmup then cosine learning rate, clip, step.
+(cycled). A batch is a tensor or a dict / list / tuple of them (nested); the trainer moves it to
+its device. The loop follows nanoGPT's ``train.py``: warmup then cosine learning rate, clip, step.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -20,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from sora_mini.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from sora_mini.train.device import PRECISIONS, autocast_for, is_main_process, move_to, unwrap
+from sora_mini.train.ema import EMA
 
-PRECISIONS = ("bf16", "fp32")
+__all__ = ["EMA", "PRECISIONS", "Trainer", "TrainerConfig", "autocast_for", "lr_factor", "move_to"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class TrainerConfig:
     grad_clip: float | None = 1.0  # max global grad norm; None to skip
     precision: str = "bf16"  # "bf16": bf16 autocast (about 2.5x faster on this CPU); "fp32"
     ema_decay: float | None = None  # keep an exponential moving average of the weights
+    ema_warmup: bool = True  # EMA decay min(ema_decay, (1 + n) / (10 + n)) at update n (see EMA)
     log_every: int = 10
     ckpt_every: int = 0  # also save every n steps (0: only at the end)
     progress: bool = True
@@ -64,49 +69,6 @@ def lr_factor(step: int, cfg: TrainerConfig) -> float:
         return 1.0
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DDP (or ``torch.compile``) wrapper; the model itself otherwise."""
-    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
-        model = getattr(model, "module", None) or model._orig_mod
-    return model
-
-
-def is_main_process() -> bool:
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-class EMA:
-    """Exponential moving average of a model's floating-point parameters and buffers.
-
-    ``shadow <- decay * shadow + (1 - decay) * weights`` after each step; evaluate or save with
-    :meth:`copy_to`. (DiT samples from an EMA of decay 0.9999; small runs want ~0.99-0.999.)
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        for k, v in unwrap(model).state_dict().items():
-            if v.is_floating_point():
-                self.shadow[k].lerp_(v.detach(), 1.0 - self.decay)
-            else:
-                self.shadow[k].copy_(v)
-
-    def copy_to(self, model: nn.Module) -> None:
-        unwrap(model).load_state_dict(self.shadow)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return dict(self.shadow)
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        for k in self.shadow:
-            self.shadow[k].copy_(state[k])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,27 +99,31 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 class Trainer:
-    """Run ``config.steps`` optimiser steps of ``loss_fn(model, next batch)``.
+    """Run ``config.steps`` optimiser steps of ``loss_fn(model, next batch)`` on ``device``.
 
+    The model is moved to ``device`` here and every batch before ``loss_fn`` sees it (see
+    :func:`move_to`); autocast follows the device (:func:`autocast_for`).
     ``ckpt_path``: where :meth:`save` writes the full training state (model, optimizer, EMA,
     step, RNG) as ``.safetensors`` + ``.json``; :meth:`fit` resumes from it when it exists.
     ``log_path``: a JSONL file, one line per ``log_every`` steps (step, loss, lr, metrics, time).
     ``callbacks``: ``fn(trainer, step, metrics)`` after every step (evaluation, early stop by
     setting ``trainer.stop = True``). ``model_config`` is stored with checkpoints.
+    :meth:`eval_model` is the model to evaluate, sample from or save: the EMA weights when
+    ``config.ema_decay`` is set.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable, data, config: TrainerConfig, *,
                  device: str | torch.device = "cpu", ckpt_path=None, log_path=None,
                  model_config: dict | None = None, callbacks=(), optimizer=None):
-        self.model, self.loss_fn, self.data, self.config = model, loss_fn, data, config
         self.device = torch.device(device)
+        self.model, self.loss_fn, self.data, self.config = model.to(self.device), loss_fn, data, config
         self.ckpt_path = Path(ckpt_path) if ckpt_path is not None else None
         self.log_path = Path(log_path) if log_path is not None else None
         self.model_config = model_config or {}
         self.callbacks = list(callbacks)
         self.optimizer = optimizer or self._adamw(model)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-        self.ema = EMA(model, config.ema_decay) if config.ema_decay is not None else None
+        self.ema = EMA(model, config.ema_decay, config.ema_warmup) if config.ema_decay is not None else None
         self.step = 0
         self.stop = False
         self.history: list[dict] = []
@@ -175,20 +141,31 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------
     def autocast(self):
-        """bf16 autocast when ``precision == "bf16"`` (CPU or CUDA); a no-op context for fp32."""
-        enabled = self.config.precision == "bf16" and self.device.type in ("cpu", "cuda")
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """The autocast context of the config's precision on this trainer's device."""
+        return autocast_for(self.device, self.config.precision)
 
     def next_batch(self):
+        """The batch of the current step, on the trainer's device."""
         if callable(self.data) and not hasattr(self.data, "__iter__"):
-            return self.data(self.step)
+            return move_to(self.data(self.step), self.device)
         if self._iter is None:
             self._iter = iter(self.data)
         try:
-            return next(self._iter)
+            batch = next(self._iter)
         except StopIteration:  # an epoch ended: start the next one
             self._iter = iter(self.data)
-            return next(self._iter)
+            batch = next(self._iter)
+        return move_to(batch, self.device)
+
+    def eval_model(self) -> nn.Module:
+        """The model to evaluate, sample from or save, in eval mode: a copy holding the EMA weights
+        when the config keeps an EMA (the training model is left as it is), else the model itself."""
+        model = unwrap(self.model)
+        if self.ema is None:
+            return model.eval()
+        shadow = copy.deepcopy(model)
+        self.ema.copy_to(shadow)
+        return shadow.eval()
 
     def train_step(self, batch) -> dict[str, float]:
         """One optimiser step on ``batch``; returns the logged figures."""
@@ -268,12 +245,15 @@ class Trainer:
         opt_tensors, opt_meta = _flatten_optimizer(self.optimizer)
         tensors.update(opt_tensors)
         tensors["rng/torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {"step": self.step, "optimizer": opt_meta, "history": self.history,
-                "trainer": dataclasses.asdict(self.config)}
+                "trainer": dataclasses.asdict(self.config),
+                "ema_updates": self.ema.num_updates if self.ema is not None else None}
         return tensors, meta
 
     def save(self, path=None) -> Path | None:
-        """Write the training state atomically (main process only)."""
+        """Write the training state atomically (from the main process only, when there are several)."""
         path = Path(path) if path is not None else self.ckpt_path
         if path is None or not is_main_process():
             return None
@@ -287,15 +267,14 @@ class Trainer:
         unwrap(self.model).load_state_dict(model_state)
         if self.ema is not None:
             ema_state = {k[len("ema/"):]: v for k, v in state.items() if k.startswith("ema/")}
-            self.ema.load_state_dict(ema_state or model_state)
+            updates = meta.get("ema_updates")
+            self.ema.load_state_dict(ema_state or model_state, int(meta["step"]) if updates is None else updates)
         opt_tensors = {k: v for k, v in state.items() if k.startswith("optim/")}
         self.optimizer.load_state_dict(_unflatten_optimizer(opt_tensors, meta["optimizer"]))
         if "rng/torch" in state:
             torch.set_rng_state(state["rng/torch"])
+        if "rng/cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng/cuda"], self.device)
         self.step = int(meta["step"])
         self.history = list(meta.get("history", []))
 
-
-def train_loop(model, loss_fn, data, config: TrainerConfig, **kw) -> list[dict]:
-    """Functional form: ``Trainer(model, loss_fn, data, config, **kw).fit()`` -> history rows."""
-    return Trainer(model, loss_fn, data, config, **kw).fit()
