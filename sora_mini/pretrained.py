@@ -40,6 +40,8 @@ WEIGHTS_NAME = "model.safetensors"
 # Config dataclasses <-> JSON
 # ----------------------------------------------------------------------------------------------
 def _jsonable(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)  # a nested config section
     if isinstance(value, (tuple, list)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

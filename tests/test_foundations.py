@@ -162,6 +162,14 @@ def test_a_failed_save_never_replaces_a_good_model(tmp_path, monkeypatch):
     assert sorted(os.listdir(folder)) == [CONFIG_NAME, WEIGHTS_NAME]
 
 
+def test_config_hash_covers_nested_sections():
+    @dataclasses.dataclass(frozen=True)
+    class Outer:
+        inner: TinyConfig = TinyConfig()
+
+    assert config_hash(Outer()) != config_hash(Outer(TinyConfig(width=5)))
+
+
 def test_config_hash_changes_with_any_field():
     assert config_hash(TinyConfig()) == config_hash(TinyConfig())
     assert config_hash(TinyConfig()) != config_hash(TinyConfig(sizes=(1, 3)))

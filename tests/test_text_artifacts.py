@@ -1,14 +1,13 @@
 """Get-or-train of the text parts: trained once into run_root/<scale>/<part>-<hash>/, then loaded."""
 
 import dataclasses
-import json
 
 import torch
 
 import sora_mini.train.text as recipes
 from sora_mini.text import config as text_config
 from sora_mini.text.config import TextDataConfig, TextTrainConfig
-from sora_mini.text_artifacts import get_captioner, get_clip, get_text_encoder, part_dir
+from sora_mini.artifacts import get_captioner, get_clip, get_text_encoder, part_dir, training_info
 
 QUICK = dataclasses.replace(
     text_config.TEXT_PRESETS["tiny"], name="tiny",
@@ -22,10 +21,10 @@ def test_get_clip_and_captioner_train_once_then_load(tmp_path, monkeypatch):
     clip = get_clip("tiny", run_root=tmp_path, progress=False)
     folder = part_dir(tmp_path, "tiny", "clip", QUICK.clip, QUICK.clip_train, QUICK.data)
     assert folder.parent == tmp_path / "tiny" and folder.name.startswith("clip-")
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = training_info(folder)
     assert metrics["held_out"]["detailed"]["n"] == 5 and metrics["steps"] == 2
     cap = get_captioner("tiny", run_root=tmp_path, progress=False)
-    assert "unparseable" in json.loads(next((tmp_path / "tiny").glob("captioner-*/metrics.json")).read_text())["held_out"]
+    assert "unparseable" in training_info(next((tmp_path / "tiny").glob("captioner-*")))["held_out"]
 
     def no_training(*a, **k):
         raise AssertionError("trained again although the part is cached")

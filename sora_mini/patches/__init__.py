@@ -13,6 +13,8 @@ unpatchify(tokens [..., n, D], grid=(nt, nh, nw), patch) -> [..., C, t, h, w]   
 patch_grid(latent_shape, patch) -> (nt, nh, nw)   (a clear error when a side is not a multiple)
 patchify.latent_grid((H, W), T, spatial_factor, temporal_factor, patch) -> (nt, nh, nw) of a video
 patchify.pooled_latent(video [C, T, H, W], s, k) -> [C, 1+(T-1)/k, H/s, W/s]  (a stand-in latent)
+latent_frames(T, k) -> 1 + (T-1)//k, the causal rule (an error naming the nearest valid T);
+    nearest_frame_counts(T, k), frames_fit(T, k)
 
 pack_latents(latents: list of [C, t_i, h_i, w_i], patch, max_len, drop_rates=None, generator=None,
              sort=False, pad_to_longest=False)
@@ -62,7 +64,15 @@ from sora_mini.patches.dropping import (
     restore_tokens,
 )
 from sora_mini.patches.pack import PackedBatch, first_fit, pack, pack_latents, pad_to_max
-from sora_mini.patches.patchify import grid_coords, patch_grid, patchify, unpatchify
+from sora_mini.patches.patchify import (
+    frames_fit,
+    grid_coords,
+    latent_frames,
+    nearest_frame_counts,
+    patch_grid,
+    patchify,
+    unpatchify,
+)
 from sora_mini.patches.positions import apply_rope, rope_3d, sincos_1d, sincos_3d, split_dims
 
 __all__ = [
@@ -70,7 +80,10 @@ __all__ = [
     "apply_rope",
     "drop_tokens",
     "first_fit",
+    "frames_fit",
     "grid_coords",
+    "latent_frames",
+    "nearest_frame_counts",
     "pack",
     "pack_latents",
     "pad_to_max",

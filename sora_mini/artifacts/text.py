@@ -1,32 +1,26 @@
-"""Get-or-train the text parts by scale (to be folded into ``sora_mini.artifacts``).
+"""Text parts by scale: the CLIP-like pair, the captioner and the text encoder a preset conditions on.
 
-``get_clip(scale)`` / ``get_captioner(scale)`` load ``run_root/<scale>/<part>-<hash>/`` (a
-``save_pretrained`` folder plus ``metrics.json``) or train the part there with the scale's
-``TextConfig`` preset. The hash covers the model config, the recipe and the training data, so
-changing any of them trains a new folder. ``get_text_encoder(scale)`` is the encoder the preset
-conditions the diffusion model on.
+``get_clip(scale)`` / ``get_captioner(scale)`` load the part from its folder of the store
+(``sora_mini.artifacts.store``) or train it there with the scale's text preset
+(``sora_mini.text.config``); held-out scores go to ``training.json`` (``training_info(folder)``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
+import os
 import time
-from pathlib import Path
 
 import torch
 
-from sora_mini.paths import run_dir
-from sora_mini.pretrained import CONFIG_NAME, config_hash
-
-METRICS_NAME = "metrics.json"
-
-
-def part_dir(run_root, scale: str, part: str, *configs) -> Path:
-    """``run_root/<scale>/<part>-<hash of configs>/`` (each hashed with ``config_hash``)."""
-    joined = "/".join(config_hash(c, 16) for c in configs)
-    return run_dir(run_root, scale, create=False) / f"{part}-{hashlib.sha256(joined.encode()).hexdigest()[:8]}"
+from sora_mini.artifacts.store import (
+    LOG_NAME,
+    TRAINER_NAME,
+    clear_part,
+    is_complete,
+    part_dir,
+    write_training_info,
+)
+from sora_mini.pretrained import config_to_dict
 
 
 def _datasets(cfg):
@@ -39,29 +33,39 @@ def _datasets(cfg):
     return train, held
 
 
+def text_part_dir(part: str, scale: str, *, run_root: str | os.PathLike = "runs"):
+    """The folder of ``part`` ("clip" or "captioner") at ``scale``: the hash covers the model
+    config, the training recipe and the data."""
+    from sora_mini.text.config import get_text_config
+
+    cfg = get_text_config(scale)
+    model_cfg, recipe = (cfg.clip, cfg.clip_train) if part == "clip" else (cfg.captioner, cfg.captioner_train)
+    return part_dir(run_root, cfg.name, part, model_cfg, recipe, cfg.data)
+
+
 def _get(part: str, scale: str, model_cls, model_cfg, recipe, train_fn, evaluate, *, run_root, device,
          retrain, progress):
     from sora_mini.text.config import get_text_config
 
     cfg = get_text_config(scale)
-    folder = part_dir(run_root, cfg.name, part, model_cfg, recipe, cfg.data)
-    if not retrain and (folder / CONFIG_NAME).is_file():
-        return model_cls.from_pretrained(folder, device=device)
-    if retrain and folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.data.seed)
-    train, held = _datasets(cfg)
-    model = model_cls(model_cfg)
-    t0 = time.perf_counter()
-    history = train_fn(model, train, recipe, device=device, progress=progress,
-                       ckpt_path=folder / "train", log_path=folder / "log.jsonl")
-    seconds = time.perf_counter() - t0
-    model.eval()
-    metrics = {"scale": cfg.name, "steps": recipe.steps, "train_seconds": round(seconds, 1),
-               "final": history[-1] if history else {}, "held_out": evaluate(model, held)}
-    (folder / METRICS_NAME).write_text(json.dumps(metrics, indent=2))
-    model.save_pretrained(folder)  # config.json last: a folder with one holds a complete part
+    folder = text_part_dir(part, scale, run_root=run_root)
+    if retrain:
+        clear_part(folder)
+    if not is_complete(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.data.seed)
+        train, held = _datasets(cfg)
+        model = model_cls(model_cfg)
+        t0 = time.perf_counter()
+        history = train_fn(model, train, recipe, device=device, progress=progress,
+                           ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME)
+        seconds = time.perf_counter() - t0
+        model.eval()
+        model.save_pretrained(folder)
+        write_training_info(folder, {
+            "scale": cfg.name, "part": part, "steps": recipe.steps, "train_seconds": round(seconds, 1),
+            "device": str(device), "final": history[-1] if history else {},
+            "held_out": evaluate(model, held), "training": config_to_dict(recipe)})
     return model_cls.from_pretrained(folder, device=device)
 
 
@@ -81,7 +85,7 @@ def _captioner_eval(model, held):
 
 def get_clip(scale: str = "tiny", *, run_root="runs", device="cpu", retrain: bool = False,
              progress: bool = True):
-    """The scale's trained ``VideoTextCLIP`` (held-out recall in ``<folder>/metrics.json``)."""
+    """The scale's trained ``VideoTextCLIP`` (held-out recall in its ``training.json``)."""
     from sora_mini.text.clip import VideoTextCLIP
     from sora_mini.text.config import get_text_config
     from sora_mini.train.text import train_clip
@@ -93,7 +97,7 @@ def get_clip(scale: str = "tiny", *, run_root="runs", device="cpu", retrain: boo
 
 def get_captioner(scale: str = "tiny", *, run_root="runs", device="cpu", retrain: bool = False,
                   progress: bool = True):
-    """The scale's trained ``VideoCaptioner`` (held-out caption scores in ``<folder>/metrics.json``)."""
+    """The scale's trained ``VideoCaptioner`` (held-out caption scores in its ``training.json``)."""
     from sora_mini.text.captioner import VideoCaptioner
     from sora_mini.text.config import get_text_config
     from sora_mini.train.text import train_captioner
