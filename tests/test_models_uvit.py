@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from sora_mini.evaluate import PSNR_CAP_DB
 from sora_mini.models import UViT, given_tokens, pack_like
 from sora_mini.patches import pack_latents
 from sora_mini.studies.frame_conditioning import AblationConfig, frame_mask, run_ablation, summarize
@@ -85,8 +86,8 @@ def test_ablation_runs_end_to_end_and_is_json():
         assert len(results["arms"][r["mode"]][0]["loss"]) == 2
         assert 0 < r["psnr"] < 100 and -1 <= r["ssim"] <= 1 and r["psnr_std"] == 0
         assert math.isfinite(r["psnr_1frame"])
-    assert results["copy_last_frame"]["psnr"] <= 60.0  # identical frames are capped, not inf
-    assert results["truth"]["psnr"] == 60.0 and results["truth"]["ssim"] == 1.0
+    assert results["copy_last_frame"]["psnr"] <= PSNR_CAP_DB  # identical frames are capped, not inf
+    assert results["truth"]["psnr"] == PSNR_CAP_DB and results["truth"]["ssim"] == 1.0
     assert results["copy_first_frame"]["psnr"] <= results["copy_last_frame"]["psnr"] + 1e-9  # older frame
     assert {"physics", "adherence", "motion_adherence", "consistency"} <= set(rows["adaln"])
 

@@ -5,9 +5,9 @@ import dataclasses
 import torch
 
 import sora_mini.train.text as recipes
+from sora_mini.artifacts import get_captioner, get_clip, get_text_encoder, part_dir, training_info
 from sora_mini.text import config as text_config
 from sora_mini.text.config import TextDataConfig, TextTrainConfig
-from sora_mini.artifacts import get_captioner, get_clip, get_text_encoder, part_dir, training_info
 
 QUICK = dataclasses.replace(
     text_config.TEXT_PRESETS["tiny"], name="tiny",

@@ -107,18 +107,15 @@ def world_scores(video: np.ndarray, spec) -> dict[str, float]:
             "consistency": score(s["consistency"]["score"])}
 
 
-PSNR_CAP = 60.0  # dB given to a frame predicted exactly (PSNR is infinite there)
-
-
 def prediction_scores(pred: torch.Tensor, truth: torch.Tensor, specs, first: int) -> dict[str, float]:
-    """Mean PSNR (per frame, capped at ``PSNR_CAP``) / SSIM over frames ``first..T-1`` and mean
-    world scores over the videos."""
+    """Mean PSNR (per frame, capped at the evaluator's ``PSNR_CAP_DB``) / SSIM over frames
+    ``first..T-1`` and mean world scores over the videos."""
     from sora_mini.evaluate.image_metrics import psnr, ssim
 
     rows = []
     for p, g, spec in zip(pred, truth, specs):
         pu, gu = model_to_video(p), model_to_video(g)
-        rows.append({"psnr": float(np.mean(np.minimum(psnr(pu[first:], gu[first:]), PSNR_CAP))),
+        rows.append({"psnr": float(np.mean(psnr(pu[first:], gu[first:]))),
                      "ssim": float(np.mean(ssim(pu[first:], gu[first:]))), **world_scores(pu, spec)})
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
