@@ -146,19 +146,29 @@ class PretrainedMixin:
         return config_from_dict(cls.config_class, payload["config"], source=str(Path(directory) / CONFIG_NAME))
 
     @classmethod
+    def build_from_pretrained(cls, config, directory: Path):
+        """``cls(config)``; a part that saves more than weights (a tokenizer) overrides this."""
+        return cls(config)
+
+    @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, *, device: str | torch.device = "cpu"):
-        """Build ``cls(config)`` from ``directory`` and load its weights strictly; eval mode."""
+        """Build the part from ``directory`` and load its weights strictly; eval mode."""
         config = cls.config_from_pretrained(directory)
-        weights = Path(directory) / WEIGHTS_NAME
-        if not weights.is_file():
-            raise FileNotFoundError(f"{directory} has a {CONFIG_NAME} but no {WEIGHTS_NAME}; save it again")
-        try:
-            state = load_file(str(weights))
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{weights} cannot be read ({e}): the file is truncated or damaged") from e
-        model = cls(config)
-        load_state_strict(model, state, str(weights))
+        state = read_weights(directory)
+        model = cls.build_from_pretrained(config, Path(directory))
+        load_state_strict(model, state, str(Path(directory) / WEIGHTS_NAME))
         return model.to(device).eval()
+
+
+def read_weights(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict in ``directory/model.safetensors``; clear errors when missing or damaged."""
+    weights = Path(directory) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise FileNotFoundError(f"{directory} has no {WEIGHTS_NAME}; save the model again with save_pretrained")
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{weights} cannot be read ({e}): the file is truncated or damaged") from e
 
 
 def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "weights") -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from sora_mini.pretrained import PretrainedMixin
-from sora_mini.text.encoders import CAPTION_VOCAB_SIZE, check_tokenizer, load_with_tokenizer
+from sora_mini.text.encoders import CAPTION_VOCAB_SIZE, check_tokenizer, tokenizer_of
 from sora_mini.text.prompts import tokenize_prompts
 from sora_mini.text.tokenizer import load_tokenizer
 from sora_mini.text.video_encoder import VideoEncoder
@@ -126,5 +127,5 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         return super().save_pretrained(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, *, device="cpu"):
-        return load_with_tokenizer(cls, directory, device)
+    def build_from_pretrained(cls, config, directory: Path):
+        return cls(config, tokenizer=tokenizer_of(directory))

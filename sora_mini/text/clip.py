@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from sora_mini.text.encoders import (
     CAPTION_VOCAB_SIZE,
     TextEncoderConfig,
     TransformerTextEncoder,
-    load_with_tokenizer,
+    tokenizer_of,
 )
 from sora_mini.text.video_encoder import VideoEncoder
 
@@ -101,8 +102,8 @@ class VideoTextCLIP(PretrainedMixin, nn.Module):
         return super().save_pretrained(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, *, device="cpu"):
-        return load_with_tokenizer(cls, directory, device)
+    def build_from_pretrained(cls, config, directory: Path):
+        return cls(config, tokenizer=tokenizer_of(directory))
 
 
 @torch.no_grad()

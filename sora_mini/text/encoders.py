@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from sora_mini.pretrained import WEIGHTS_NAME, PretrainedMixin, load_state_strict
+from sora_mini.pretrained import PretrainedMixin
 from sora_mini.text.embedding import TextEmbedding, masked_mean
 from sora_mini.text.prompts import tokenize_prompts
 from sora_mini.text.tokenizer import load_tokenizer
@@ -112,26 +110,11 @@ class TransformerTextEncoder(PretrainedMixin, nn.Module):
         return super().save_pretrained(directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, *, device="cpu"):
-        return load_with_tokenizer(cls, directory, device)
+    def build_from_pretrained(cls, config, directory: Path):
+        return cls(config, tokenizer=tokenizer_of(directory))
 
 
-def load_with_tokenizer(cls, directory: str | os.PathLike, device="cpu"):
-    """``cls(config, tokenizer=...)`` from a saved folder, weights loaded strictly.
-
-    The same steps as ``PretrainedMixin.from_pretrained``, with the tokenizer saved in
-    ``<dir>/tokenizer/`` handed to the constructor (the shipped one when the folder has none).
-    """
-    config = cls.config_from_pretrained(directory)
+def tokenizer_of(directory: Path):
+    """The tokenizer saved in ``<directory>/tokenizer/`` (``None``: the shipped one)."""
     d = Path(directory) / TOKENIZER_DIR
-    tokenizer = load_tokenizer(d) if (d / "tokenizer.json").is_file() else None
-    weights = Path(directory) / WEIGHTS_NAME
-    if not weights.is_file():
-        raise FileNotFoundError(f"{directory} has a config.json but no {WEIGHTS_NAME}; save it again")
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError) as e:
-        raise ValueError(f"{weights} cannot be read ({e}): the file is truncated or damaged") from e
-    model = cls(config, tokenizer=tokenizer)
-    load_state_strict(model, state, str(weights))
-    return model.to(device).eval()
+    return load_tokenizer(d) if (d / "tokenizer.json").is_file() else None
