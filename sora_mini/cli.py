@@ -79,7 +79,8 @@ def _cmd_bench(args) -> None:
     run_benchmarks(args.names or None, quick=args.quick, run_dir_name=args.run_dir)
 
 
-STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker"}
+STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker",
+           "text-budget": "sora_mini.studies.text_budget"}
 
 
 def _cmd_study(args) -> None:

@@ -11,6 +11,8 @@ Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **op
 ``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.
 ``compression_flicker``  notebook 01's claim: does 3D causal compression flicker less than 2D?
                          (``sora-mini study compression-flicker --scale small``).
+``text_budget``          what CLIP or the captioner learns in N minutes at the small sizes
+                         (``sora-mini study text-budget clip --minutes 5``).
 
 A study sits above the training and assembly layers: it may use every part of the package, and
 nothing in the package imports it except the faces (notebooks, ``sora_mini.cli``).

@@ -109,8 +109,9 @@ def _placements(size: str, motion: str) -> tuple[Place, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)  # the sampler asks the same few questions thousands of times
 def places(size: str, motion: str, direction: str | None = None, direction2: str | None = None,
-           region: str | None = None, offset: tuple[float, float] | None = None) -> list[Place]:
+           region: str | None = None, offset: tuple[float, float] | None = None) -> tuple[Place, ...]:
     """The valid places (region, x range, y range) for an object; ``None`` = any value.
 
     A region is kept when the object fits there and, for a moving one, the given directions have
@@ -137,7 +138,7 @@ def places(size: str, motion: str, direction: str | None = None, direction2: str
                     and not free_directions(r, not_mirroring=direction):
                 continue
         out.append(place)
-    return out
+    return tuple(out)
 
 
 def forced_place(region: str, size: str, motion: str) -> Place:

@@ -15,6 +15,7 @@ earlier versions for the same seed: every figure of the project depends on them.
 
 from __future__ import annotations
 
+import functools
 import random
 
 import numpy as np
@@ -86,6 +87,12 @@ def _motions_for(motions, f: dict, strict: bool) -> tuple[str, ...]:
 
 
 def _sizes_for(motion: str, f: dict, strict: bool) -> tuple[str, ...]:
+    return _sizes_for_cached(motion, tuple(sorted(f.items())), strict)
+
+
+@functools.lru_cache(maxsize=1024)  # asked for every try of every object: the answers repeat
+def _sizes_for_cached(motion: str, fixed: tuple, strict: bool) -> tuple[str, ...]:
+    f = dict(fixed)
     ok = tuple(s for s in SIZES if _fits(s, motion, f, strict))
     return ok if ok or strict else tuple(SIZES)
 

@@ -1,14 +1,16 @@
-"""Train CLIP or the captioner at the ``small`` model sizes for N minutes on 1024 world videos
-(9x32x32) and report held-out figures (128 videos): CLIP recall@1/@5 both ways, captioner
-attribute accuracy and the unparseable share.
+"""What a text part learns in a time budget: train CLIP or the captioner at the ``small`` model
+sizes for N minutes on 1024 world videos (9x32x32) and report held-out figures (128 videos): CLIP
+recall@1/@5 both ways, captioner attribute accuracy and the unparseable share.
 
-    PYTHONPATH=$PWD python benchmarks/bench_text.py clip 5
-    PYTHONPATH=$PWD python benchmarks/bench_text.py captioner 4
+    sora-mini study text-budget clip --minutes 5
+    sora-mini study text-budget captioner --minutes 4
 """
 
+from __future__ import annotations
+
+import argparse
 import dataclasses
 import json
-import sys
 import time
 
 import torch
@@ -21,7 +23,7 @@ from sora_mini.text.scoring import evaluate_captioner
 from sora_mini.train.text import train_captioner, train_clip
 
 
-def main(part: str = "clip", minutes: float = 5.0) -> dict:
+def run(part: str = "clip", minutes: float = 5.0) -> dict:
     cfg = get_text_config("small")
     torch.manual_seed(0)
     train = CaptionedVideos(1024, seed=0, sizes=((32, 32),), frames=(9,))
@@ -57,5 +59,13 @@ def main(part: str = "clip", minutes: float = 5.0) -> dict:
     return out
 
 
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="sora-mini study text-budget", description=__doc__.split("\n\n")[0])
+    p.add_argument("part", choices=["clip", "captioner"])
+    p.add_argument("--minutes", type=float, default=5.0)
+    args = p.parse_args(argv)
+    run(args.part, args.minutes)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "clip", float(sys.argv[2]) if len(sys.argv) > 2 else 5.0)
+    main()
