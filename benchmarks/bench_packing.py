@@ -245,7 +245,7 @@ def packed_plans(scale: str, num_sequences: int, repeats: int, width_scale: str 
             def step(impl=impl, bf16=bf16):
                 # built per call, as in a forward pass
                 plan = MaskedAttention(segment_attention_mask(seg)) if impl == "mask" else TokenGroups(seg)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                with autocast_for(DEVICE, "bf16" if bf16 else "fp32"):
                     y = plan(attn, x)
                 (y.float() * valid).square().sum().backward()
                 return y.detach().float()
