@@ -93,6 +93,11 @@ def test_layouts_count_real_tokens():
     # two buckets of 16 tokens (4 rows each at 64 tokens per batch) and one of each other size
     b = layout_buckets(list(lengths), lengths, tokens_per_batch=64)
     assert b.slots == 64 + 48 + 96 + 64 + 72 and b.real == sum(lengths)
+    # attention pairs: a dense mask computes len(row)^2 per row; only sum n_i^2 are within one example
+    squares = sum(n * n for n in lengths)
+    assert layout_packed(lengths, 128).pairs == 3 * 128 ** 2 and layout_packed(lengths, 128).real_pairs == squares
+    assert layout_pad_to_max(lengths).real_pair_share == pytest.approx(squares / (6 * 96 ** 2))
+    assert b.pairs == 64 * 16 + 48 ** 2 + 96 ** 2 + 32 ** 2 * 2 + 72 ** 2 and b.real_pairs == squares
     bins, used = fill_sequences(iter([30, 30, 30, 50, 10, 60]), 2, 64, patience=2)
     assert bins == [[0, 1], [2, 4]] and used == 6
 

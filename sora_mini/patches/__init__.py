@@ -23,7 +23,8 @@ pack(tokens: list of [n_i, D], coords: list of [n_i, 3], max_len, sort=False) ->
 pad_to_max(tokens, coords) -> PackedBatch    (the baseline: one example per row, padded)
 first_fit(lengths, max_len, sort=False) -> list of example-index lists, one per sequence
 layouts.bucket_batches(keys, lengths, tokens_per_batch | batch_size) -> list of index lists
-layouts.layout_packed / layout_pad_to_max / layout_buckets -> Layout(rows, slots, real, real_share)
+layouts.layout_packed / layout_pad_to_max / layout_buckets -> Layout(rows, slots, real, real_share,
+    pairs, real_pairs, real_pair_share: the share of dense-mask attention FLOPs on real pairs)
 
 PackedBatch (a dataclass; S = number of packed sequences, L = max_len)
     tokens       [S, L, D]  float; padding slots hold 0

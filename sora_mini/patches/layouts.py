@@ -1,6 +1,8 @@
 """How much of a batch is real tokens: packing vs pad-to-max vs bucketing, from token counts alone.
 
-Shapes: lengths [B] token counts (and bucket keys [B]) -> Layout (rows, slots, real tokens).
+Shapes: lengths [B] token counts (and bucket keys [B]) -> Layout (rows, slots, real tokens, and the
+attention pairs: a dense mask computes every (query, key) pair of a row, len(row)^2, of which only
+the pairs inside one example, sum n_i^2, are real).
 Pad-to-max is what a fixed-shape batch does without packing; bucketing (group equal sizes, as
 Open-Sora's resolution / duration buckets) removes padding inside a batch but leaves partly
 filled batches; Patch n' Pack (NaViT, arXiv 2307.06304) fills fixed-length sequences greedily.
@@ -17,23 +19,36 @@ from sora_mini.patches.pack import first_fit
 
 @dataclass(frozen=True)
 class Layout:
-    """A batch layout: ``slots`` token slots computed, ``real`` of them real tokens."""
+    """A batch layout: ``slots`` token slots computed, ``real`` of them real tokens; ``pairs``
+    attention (query, key) pairs computed under a dense mask, ``real_pairs`` of them within one example."""
 
     name: str
     rows: int
     slots: int
     real: int
+    pairs: int = 0
+    real_pairs: int = 0
 
     @property
     def real_share(self) -> float:
+        """Real tokens / slots: the share of the per-token work (projections, MLP) that is real."""
         return self.real / self.slots if self.slots else 0.0
+
+    @property
+    def real_pair_share(self) -> float:
+        """sum n_i^2 / sum len(row)^2: the share of dense-mask attention FLOPs spent on real pairs."""
+        return self.real_pairs / self.pairs if self.pairs else 0.0
+
+
+def _squares(lengths: Iterable[int]) -> int:
+    return sum(int(n) ** 2 for n in lengths)
 
 
 def layout_packed(lengths: Sequence[int], max_len: int, sort: bool = False) -> Layout:
     """Greedy first-fit into rows of ``max_len`` (the last row may be partly empty)."""
     bins = first_fit(lengths, max_len, sort=sort)
     return Layout("packing (first-fit decreasing)" if sort else "packing (first-fit)",
-                  len(bins), len(bins) * max_len, int(sum(lengths)))
+                  len(bins), len(bins) * max_len, int(sum(lengths)), len(bins) * max_len ** 2, _squares(lengths))
 
 
 def layout_pad_to_max(lengths: Sequence[int], batch_size: int | None = None) -> Layout:
@@ -42,8 +57,10 @@ def layout_pad_to_max(lengths: Sequence[int], batch_size: int | None = None) -> 
     if not lengths:
         raise ValueError("empty batch: no lengths")
     bs = batch_size or len(lengths)
-    slots = sum(len(chunk) * max(chunk) for chunk in (lengths[i:i + bs] for i in range(0, len(lengths), bs)))
-    return Layout("pad-to-max", len(lengths), slots, sum(lengths))
+    chunks = [lengths[i:i + bs] for i in range(0, len(lengths), bs)]
+    slots = sum(len(chunk) * max(chunk) for chunk in chunks)
+    pairs = sum(len(chunk) * max(chunk) ** 2 for chunk in chunks)
+    return Layout("pad-to-max", len(lengths), slots, sum(lengths), pairs, _squares(lengths))
 
 
 def bucket_batches(keys: Sequence[Hashable], lengths: Sequence[int], tokens_per_batch: int | None = None,
@@ -74,13 +91,14 @@ def layout_buckets(keys: Sequence[Hashable], lengths: Sequence[int], tokens_per_
     """Bucketing's real-token share: no padding inside a batch of equal sizes, but each bucket's last,
     partly filled batch is padded with empty rows so every step keeps its shape (the alternative,
     dropping those examples, loses data). Arguments as :func:`bucket_batches`."""
-    rows = slots = 0
+    rows = slots = pairs = 0
     for batch in bucket_batches(keys, lengths, tokens_per_batch, batch_size):
         length = max(int(lengths[i]) for i in batch)
         per_batch = batch_size or max(1, tokens_per_batch // length)
         rows += per_batch
         slots += per_batch * length
-    return Layout("bucketing", rows, slots, int(sum(lengths)))
+        pairs += per_batch * length ** 2
+    return Layout("bucketing", rows, slots, int(sum(lengths)), pairs, _squares(lengths))
 
 
 def fill_sequences(lengths: Iterable[int], num_sequences: int, max_len: int, patience: int = 8):
