@@ -33,6 +33,23 @@ def test_compression_flicker_trains_measures_then_loads(tmp_path):
     assert again["psnr"] == first["psnr"]
 
 
+def test_paired_gap_names_a_winner_only_outside_the_spread():
+    study = compression_flicker
+    rng = torch.Generator().manual_seed(0)
+    base = torch.rand(40, generator=rng).tolist()
+    clear = study.paired_gap([v - 1.0 for v in base], base)  # a is lower on every video
+    assert clear["lower"] == "a" and clear["gap"] == pytest.approx(-1.0) and clear["high"] < 0
+    noisy = [v + d for v, d in zip(base, torch.randn(40, generator=rng).tolist())]
+    tie = study.paired_gap(noisy, noisy[::-1])  # the same values in another order: no true gap
+    assert tie["lower"] == "within the spread" and tie["low"] < 0 < tie["high"]
+    assert study.paired_gap(base, [v - 1.0 for v in base])["lower"] == "b"
+    lo, hi = study.bootstrap_interval(base)
+    assert lo < sum(base) / len(base) < hi
+    assert study.bootstrap_interval(base, weights=[2.0] * len(base)) == (lo, hi)  # equal weights: the plain mean
+    heavy = study.bootstrap_interval(base, weights=[10.0 if v > 0.5 else 1.0 for v in base])
+    assert heavy[0] > lo and heavy[1] > hi  # weight on the large values moves the interval up
+
+
 def test_colour_adherence_reads_real_world_images():
     x, y = toy.world_images(16, 16)
     images = model_to_images(x)

@@ -74,7 +74,8 @@ def latent_noise_flicker(model, videos: list[torch.Tensor], sigma: float, seed: 
 
     A per-frame decoder gets independent noise on every frame; a causal 3D decoder gets one noise
     per latent frame and mixes neighbouring latent frames, so the same latent error flickers
-    differently. ``videos``: float ``[3, T, H, W]`` in [-1, 1] with ``T >= 2``.
+    differently. ``videos``: float ``[3, T, H, W]`` in [-1, 1] with ``T >= 2``. ``flickers``: the
+    flicker of each video (the values behind the mean, for an interval over videos).
     """
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -86,13 +87,17 @@ def latent_noise_flicker(model, videos: list[torch.Tensor], sigma: float, seed: 
         a, b = model_to_video(v), model_to_video(rec)
         psnrs.append(psnr(a, b))
         flickers.append(temporal_flicker(a, b))
-    return {"sigma": sigma, "psnr": float(np.concatenate(psnrs).mean()), "flicker": float(np.mean(flickers))}
+    return {"sigma": sigma, "psnr": float(np.concatenate(psnrs).mean()), "flicker": float(np.mean(flickers)),
+            "flickers": [float(f) for f in flickers]}
 
 
 @torch.no_grad()
 def evaluate_autoencoder(model, videos: list[torch.Tensor], device="cpu") -> dict:
     """Reconstruct each video ``[3, T, H, W]`` and report PSNR / SSIM (mean over all frames),
     flicker (mean over videos with ``T >= 2``), bits per pixel and codebook usage/perplexity.
+
+    ``per_video_psnr`` (each video's mean over its frames) and ``per_video_flicker`` (videos with
+    ``T >= 2``) are the values behind the means, for an interval over videos.
     """
     model.eval()
     psnrs, ssims, flickers, codes, bpps, ratios = [], [], [], [], [], []
@@ -115,7 +120,8 @@ def evaluate_autoencoder(model, videos: list[torch.Tensor], device="cpu") -> dic
     out = {"psnr": float(np.concatenate(psnrs).mean()), "ssim": float(np.concatenate(ssims).mean()),
            "flicker": float(np.mean(flickers)) if flickers else float("nan"),
            "compression_ratio": float(np.mean(ratios)), "videos": len(videos),
-           "frames": int(sum(v.shape[1] for v in videos))}
+           "frames": int(sum(v.shape[1] for v in videos)),
+           "per_video_psnr": [float(p.mean()) for p in psnrs], "per_video_flicker": [float(f) for f in flickers]}
     if bpps:
         out["bits_per_pixel"] = float(np.mean(bpps))
     if codes:
