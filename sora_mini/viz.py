@@ -196,7 +196,7 @@ def plot_validation(rows, title: str = ""):
     import matplotlib.pyplot as plt
 
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    _fig, ax = plt.subplots(figsize=(10, 3.2))
     for dx, key, label in ((-0.27, "truth", "own caption (ground truth)"),
                            (0.0, "mismatched", "another video's caption")):
         v = np.array([r[key] for r in rows])
