@@ -9,7 +9,15 @@ import torch
 from sora_mini.evaluate import PSNR_CAP_DB
 from sora_mini.models import UViT, given_tokens, pack_like
 from sora_mini.patches import pack_latents
-from sora_mini.studies.frame_conditioning import AblationConfig, frame_mask, run_ablation, summarize
+from sora_mini.studies.frame_conditioning import (
+    AblationConfig,
+    frame_mask,
+    gap,
+    leader,
+    results_table,
+    run_ablation,
+    summarize,
+)
 
 
 def randomized(model):
@@ -90,6 +98,29 @@ def test_ablation_runs_end_to_end_and_is_json():
     assert results["truth"]["psnr"] == PSNR_CAP_DB and results["truth"]["ssim"] == 1.0
     assert results["copy_first_frame"]["psnr"] <= results["copy_last_frame"]["psnr"] + 1e-9  # older frame
     assert {"physics", "adherence", "motion_adherence", "consistency"} <= set(rows["adaln"])
+    world = ("physics", "adherence", "motion_adherence", "consistency")
+    assert all(results["pure_noise"][k] == 0 for k in world)  # nothing credible shown scores 0
+    for name in ("noise_after_given", "noise_after_first"):
+        assert results[name]["psnr"] < results["copy_last_frame"]["psnr"]
+    table = results_table(results).splitlines()
+    assert len(table) == 2 + 2 + 4  # header, 2 ways, 4 reference rows
+    best = max(rows.values(), key=lambda r: r["psnr"])["mode"]
+    assert table[2].startswith(f"| {best} |")  # best PSNR first
+    assert "± " in table[2] and "*pure noise*" in table[-1] and "final loss" in table[0]
+    one = results_table(results, given=1)
+    assert "*copy first frame*" in one and "final loss" not in one
+    with pytest.raises(ValueError, match="given"):
+        results_table(results, given=2)
+
+
+def test_a_winner_needs_a_gap_beyond_the_spread():
+    rows = [{"mode": "a", "psnr": 10.0, "psnr_std": 0.5}, {"mode": "b", "psnr": 9.0, "psnr_std": 0.6},
+            {"mode": "c", "psnr": 8.0, "psnr_std": 0.1}]
+    top = leader(rows)
+    assert (top["a"], top["b"]) == ("a", "b") and top["gap"] == 1.0 and not top["separated"]  # 1.0 < 1.1
+    assert gap(rows, "a", "c")["separated"] and gap(rows, "c", "a")["gap"] == -2.0
+    low = leader([{**r, "psnr_std": 0.0} for r in rows], higher=False)
+    assert (low["a"], low["separated"]) == ("c", True)
 
 
 def test_frame_mask_convention():

@@ -5,7 +5,8 @@ per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
                          (``toy_config(scale)``, ``train_denoiser``, ``get_image_denoiser``); its
                          denoisers ``ToyMLP`` / ``TinyUNet`` live in ``toy_denoisers``.
 ``frame_conditioning``   notebook 04: five ways to feed clean frames, one video-prediction task
-                         (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``).
+                         (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``,
+                         ``results_table``, ``leader`` / ``gap`` against the seed spread).
 
 Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **options)`` like
 ``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.
