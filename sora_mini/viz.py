@@ -196,7 +196,7 @@ def plot_validation(rows, title: str = ""):
     import matplotlib.pyplot as plt
 
     x = np.arange(len(rows))
-    _fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig, ax = plt.subplots(figsize=(10, 3.2))
     for dx, key, label in ((-0.27, "truth", "own caption (ground truth)"),
                            (0.0, "mismatched", "another video's caption")):
         v = np.array([r[key] for r in rows])
@@ -208,79 +208,6 @@ def plot_validation(rows, title: str = ""):
     ax.set(xticks=x, ylabel="adherence (share agreeing)", ylim=(0, 1.05), title=title)
     ax.set_xticklabels([r["attribute"] for r in rows], rotation=30)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3)
-
-
-# ---- compression ----
-def frame_dependence(fn, x) -> np.ndarray:
-    """Which output frames change when one input frame changes: bool ``[T_out, T_in]``.
-
-    ``fn`` maps ``[B, C, T, H, W]`` to ``[B, C', T', H', W']`` (a layer or an encoder); input frame
-    ``f`` of ``x`` is shifted by 1 and output frame ``t`` counts as dependent if it moves at all.
-    """
-    import torch
-
-    with torch.no_grad():
-        base = fn(x)
-        cols = []
-        for f in range(x.shape[2]):
-            bumped = x.clone()
-            bumped[:, :, f] += 1.0
-            cols.append(((fn(bumped) - base).abs().amax(dim=(0, 1, 3, 4)) > 0).numpy())
-    return np.stack(cols, axis=1)
-
-
-def plot_frame_dependence(maps: dict, xlabel: str = "input frame", ylabel: str = "output frame"):
-    """One panel per ``{title: bool [T_out, T_in]}`` from :func:`frame_dependence` (dark = depends)."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.0 * len(maps), 2.9), squeeze=False)
-    for ax, (title, m) in zip(axes[0], maps.items()):
-        ax.imshow(m, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xticks=range(m.shape[1]), yticks=range(m.shape[0]))
-
-
-# ---- backbones (notebook 04) ----
-def _box(ax, x, y, text, color="#dde6f0", w=1.3, h=0.42, fontsize=8):
-    """A rounded box centred at (x, y); returns (x, y, w, h) for ``_link``."""
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=color, ec="0.3", lw=0.8))
-    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
-    return (x, y, w, h)
-
-
-def _link(ax, a, b, color="0.3", ls="-", arrow=True):
-    """A line from box ``a`` to box ``b`` (each (x, y, w, h)), cut at their edges."""
-    (xa, ya, wa, ha), (xb, yb, wb, hb) = a, b
-    d = np.array([xb - xa, yb - ya], float)
-    cut = lambda w, h: min(w / 2 / abs(d[0]) if d[0] else np.inf, h / 2 / abs(d[1]) if d[1] else np.inf) + 0.03
-    p0, p1 = np.array([xa, ya]) + cut(wa, ha) * d, np.array([xb, yb]) - cut(wb, hb) * d
-    style = {"arrowstyle": "-|>" if arrow else "-", "color": color, "lw": 1.2, "ls": ls, "shrinkA": 0, "shrinkB": 0}
-    ax.annotate("", xy=p1, xytext=p0, arrowprops=style)
-
-
-def plot_uvit_skips(n_in: int, pairs):
-    """U-ViT as a U: in-blocks down the left, the mid-block at the bottom, out-blocks up the right,
-    the main path as arrows and each long skip ``(in_block, out_block)`` of ``pairs`` dashed red."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 0.75 * n_in + 1.4))
-    ins = [_box(ax, i, n_in - i, f"in-block {i}") for i in range(n_in)]
-    mid = _box(ax, n_in, 0, "mid-block", color="#f0e6d0")
-    outs = [_box(ax, n_in + 1 + j, j + 1, f"out-block {j}") for j in range(n_in)]
-    path = ins + [mid] + outs
-    for k in range(len(path) - 1):
-        _link(ax, path[k], path[k + 1])
-    for i, j in pairs:
-        _link(ax, ins[i], outs[j], color="tab:red", ls="--")
-    ax.plot([], [], ls="--", color="tab:red", label="long skip: concatenate, then linear")
-    ax.plot([], [], color="0.3", label="main path")
-    ax.text(0, n_in + 0.4, "patch tokens + time (+ label) tokens", ha="center", fontsize=8)
-    ax.text(2 * n_in, n_in + 0.4, "norm, linear -> patch values", ha="center", fontsize=8)
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
-    ax.set(xlim=(-0.9, 2 * n_in + 0.9), ylim=(-0.5, n_in + 0.7),
-           title=f"U-ViT with {2 * n_in + 1} blocks: the long skips found in a forward pass")
-    ax.axis("off")
     fig.tight_layout()
     return fig
 
@@ -300,65 +227,6 @@ def plot_maps(images, titles, cmap="magma", vmax=1.0, suptitle=None):
         ax.set(xticks=[], yticks=[])
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
-
-
-def plot_code_usage(states: dict, points):
-    """VQ codebooks over their data: one column per ``{title: (codes [K, 2], counts [K])}``.
-
-    Top: the 2-D ``points`` and the codes (filled: used, hollow: dead); bottom: hits per code.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(states), figsize=(3.3 * len(states), 5.4), squeeze=False)
-    for (top, bottom), (title, (codes, counts)) in zip(axes.T, states.items()):
-        codes, counts = np.asarray(codes), np.asarray(counts)
-        used = counts > 0
-        top.scatter(*np.asarray(points).T, s=2, c="lightgray")
-        top.scatter(*codes[used].T, s=40, c="tab:blue", ec="k", label="used code")
-        top.scatter(*codes[~used].T, s=40, facecolors="none", ec="tab:red", label="dead code")
-        top.set(title=f"{title}\n{used.sum()} of {len(codes)} codes used", xlabel="channel 1", ylabel="channel 2")
-        bottom.bar(range(len(counts)), counts, color=np.where(used, "tab:blue", "tab:red"))
-        bottom.set(xlabel="code index", ylabel="vectors assigned")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-
-
-# Where the clean frames enter each way (sora_mini.models.conditioning): the box they feed, a note.
-FRAME_ROUTES = {
-    "in_place": ("tokens", "replace the given tokens, whose timestep is set to 0 (dashed)"),
-    "token_concat": ("tokens", "replace the given tokens; every token keeps the video's timestep"),
-    "channel_concat": ("embed", "[ref x mask | mask] -> zero-init linear, added to the embedding"),
-    "cross_attn": ("blocks", "embedded; every block cross-attends to them"),
-    "adaln": ("c", "embedded, mean-pooled, added to c (so every adaLN sees them)"),
-}
-
-
-def plot_frame_conditioning_routes(extras: dict | None = None):
-    """One row per frame-conditioning way: the shared path (noisy tokens -> patch embedding ->
-    DiT blocks modulated by c -> prediction) and, in red, where the clean frames enter
-    (``FRAME_ROUTES``); ``extras`` {way: text} adds a line to a row's note (e.g. its extra layers)."""
-    import matplotlib.pyplot as plt
-
-    gap = 1.7
-    fig, ax = plt.subplots(figsize=(11.5, gap * len(FRAME_ROUTES) * 0.62 + 0.4))
-    for r, (way, (target, note)) in enumerate(FRAME_ROUTES.items()):
-        y = -gap * r
-        box = {"tokens": _box(ax, 0, y, "noisy tokens x_t"), "embed": _box(ax, 1.8, y, "patch embed\n+ positions"),
-               "blocks": _box(ax, 3.6, y, "DiT blocks"), "out": _box(ax, 5.4, y, "prediction"),
-               "c": _box(ax, 3.6, y - 0.62, "c = emb(t)", color="#e8e8e8", h=0.32)}
-        for a, b in (("tokens", "embed"), ("embed", "blocks"), ("blocks", "out"), ("c", "blocks")):
-            _link(ax, box[a], box[b])
-        ax.text(-0.9, y, way, ha="right", va="center", fontsize=9, weight="bold")
-        tx, ty = box[target][:2]
-        clean = _box(ax, tx - 1.8, ty, "clean frames", "#f6c9c9", 1.1, 0.3, 7) if target == "c" else \
-            _box(ax, tx, ty + 0.62, "clean frames", "#f6c9c9", 1.1, 0.3, 7)
-        _link(ax, clean, box[target], color="tab:red")
-        if way == "in_place":  # the given tokens' timestep: a per-token c
-            _link(ax, box["tokens"], box["c"], color="tab:red", ls="--")
-        text = note + (f"\n{extras[way]}" if extras and way in extras else "")
-        ax.text(6.25, y, text, color="tab:red", ha="left", va="center", fontsize=7.5)
-    ax.set(xlim=(-2.2, 11.4), ylim=(-gap * (len(FRAME_ROUTES) - 1) - 0.9, 1.0),
-           title="where the clean frames enter the video DiT, per way")
-    ax.axis("off")
     fig.tight_layout()
     return fig
 
@@ -392,6 +260,69 @@ def plot_credibility(frames, scores, floor: dict):
                  "green passes", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ---- compression ----
+def frame_dependence(fn, x) -> np.ndarray:
+    """Which output frames change when one input frame changes: bool ``[T_out, T_in]``.
+
+    ``fn`` maps ``[B, C, T, H, W]`` to ``[B, C', T', H', W']`` (a layer or an encoder); input frame
+    ``f`` of ``x`` is shifted by 1 and output frame ``t`` counts as dependent if it moves at all.
+    """
+    import torch
+
+    with torch.no_grad():
+        base = fn(x)
+        cols = []
+        for f in range(x.shape[2]):
+            bumped = x.clone()
+            bumped[:, :, f] += 1.0
+            cols.append(((fn(bumped) - base).abs().amax(dim=(0, 1, 3, 4)) > 0).numpy())
+    return np.stack(cols, axis=1)
+
+
+def plot_frame_dependence(maps: dict, xlabel: str = "input frame", ylabel: str = "output frame"):
+    """One panel per ``{title: bool [T_out, T_in]}`` from :func:`frame_dependence` (dark = depends)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.0 * len(maps), 2.9), squeeze=False)
+    for ax, (title, m) in zip(axes[0], maps.items()):
+        ax.imshow(m, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xticks=range(m.shape[1]), yticks=range(m.shape[0]))
+    fig.tight_layout()
+    return fig
+
+
+def plot_code_usage(states: dict, points):
+    """VQ codebooks over their data: one column per ``{title: (codes [K, 2], counts [K])}``.
+
+    Top: the 2-D ``points`` and the codes (filled: used, hollow: dead); bottom: hits per code.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(states), figsize=(3.3 * len(states), 5.4), squeeze=False)
+    for (top, bottom), (title, (codes, counts)) in zip(axes.T, states.items()):
+        codes, counts = np.asarray(codes), np.asarray(counts)
+        used = counts > 0
+        top.scatter(*np.asarray(points).T, s=2, c="lightgray")
+        top.scatter(*codes[used].T, s=40, c="tab:blue", ec="k", label="used code")
+        top.scatter(*codes[~used].T, s=40, facecolors="none", ec="tab:red", label="dead code")
+        top.set(title=f"{title}\n{used.sum()} of {len(codes)} codes used", xlabel="channel 1", ylabel="channel 2")
+        bottom.bar(range(len(counts)), counts, color=np.where(used, "tab:blue", "tab:red"))
+        bottom.set(xlabel="code index", ylabel="vectors assigned")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_with_intervals(ax, x, rows: dict, ylabel: str, xlabel: str):
+    """Lines with error bars on ``ax``: ``rows = {label: [(mean, low, high), ...]}`` over ``x``."""
+    for label, vals in rows.items():
+        mean, low, high = (np.array(v) for v in zip(*vals))
+        ax.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", capsize=3, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.legend(fontsize=8)
+    return ax
 
 
 # ---- spacetime patches (notebook 02) ----
@@ -553,14 +484,91 @@ def plot_layout_shares(names, token_shares, pair_shares):
     return fig
 
 
-def plot_with_intervals(ax, x, rows: dict, ylabel: str, xlabel: str):
-    """Lines with error bars on ``ax``: ``rows = {label: [(mean, low, high), ...]}`` over ``x``."""
-    for label, vals in rows.items():
-        mean, low, high = (np.array(v) for v in zip(*vals))
-        ax.errorbar(x, mean, yerr=[mean - low, high - mean], marker="o", capsize=3, label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.legend(fontsize=8)
-    return ax
+# ---- backbones (notebook 04) ----
+def _box(ax, x, y, text, color="#dde6f0", w=1.3, h=0.42, fontsize=8):
+    """A rounded box centred at (x, y); returns (x, y, w, h) for ``_link``."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=color, ec="0.3", lw=0.8))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+    return (x, y, w, h)
+
+
+def _link(ax, a, b, color="0.3", ls="-", arrow=True):
+    """A line from box ``a`` to box ``b`` (each (x, y, w, h)), cut at their edges."""
+    (xa, ya, wa, ha), (xb, yb, wb, hb) = a, b
+    d = np.array([xb - xa, yb - ya], float)
+    cut = lambda w, h: min(w / 2 / abs(d[0]) if d[0] else np.inf, h / 2 / abs(d[1]) if d[1] else np.inf) + 0.03
+    p0, p1 = np.array([xa, ya]) + cut(wa, ha) * d, np.array([xb, yb]) - cut(wb, hb) * d
+    style = {"arrowstyle": "-|>" if arrow else "-", "color": color, "lw": 1.2, "ls": ls, "shrinkA": 0, "shrinkB": 0}
+    ax.annotate("", xy=p1, xytext=p0, arrowprops=style)
+
+
+def plot_uvit_skips(n_in: int, pairs):
+    """U-ViT as a U: in-blocks down the left, the mid-block at the bottom, out-blocks up the right,
+    the main path as arrows and each long skip ``(in_block, out_block)`` of ``pairs`` dashed red."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.75 * n_in + 1.4))
+    ins = [_box(ax, i, n_in - i, f"in-block {i}") for i in range(n_in)]
+    mid = _box(ax, n_in, 0, "mid-block", color="#f0e6d0")
+    outs = [_box(ax, n_in + 1 + j, j + 1, f"out-block {j}") for j in range(n_in)]
+    path = ins + [mid] + outs
+    for k in range(len(path) - 1):
+        _link(ax, path[k], path[k + 1])
+    for i, j in pairs:
+        _link(ax, ins[i], outs[j], color="tab:red", ls="--")
+    ax.plot([], [], ls="--", color="tab:red", label="long skip: concatenate, then linear")
+    ax.plot([], [], color="0.3", label="main path")
+    ax.text(0, n_in + 0.4, "patch tokens + time (+ label) tokens", ha="center", fontsize=8)
+    ax.text(2 * n_in, n_in + 0.4, "norm, linear -> patch values", ha="center", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set(xlim=(-0.9, 2 * n_in + 0.9), ylim=(-0.5, n_in + 0.7),
+           title=f"U-ViT with {2 * n_in + 1} blocks: the long skips found in a forward pass")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# Where the clean frames enter each way (sora_mini.models.conditioning): the box they feed, a note.
+FRAME_ROUTES = {
+    "in_place": ("tokens", "replace the given tokens, whose timestep is set to 0 (dashed)"),
+    "token_concat": ("tokens", "replace the given tokens; every token keeps the video's timestep"),
+    "channel_concat": ("embed", "[ref x mask | mask] -> zero-init linear, added to the embedding"),
+    "cross_attn": ("blocks", "embedded; every block cross-attends to them"),
+    "adaln": ("c", "embedded, mean-pooled, added to c (so every adaLN sees them)"),
+}
+
+
+def plot_frame_conditioning_routes(extras: dict | None = None):
+    """One row per frame-conditioning way: the shared path (noisy tokens -> patch embedding ->
+    DiT blocks modulated by c -> prediction) and, in red, where the clean frames enter
+    (``FRAME_ROUTES``); ``extras`` {way: text} adds a line to a row's note (e.g. its extra layers)."""
+    import matplotlib.pyplot as plt
+
+    gap = 1.7
+    fig, ax = plt.subplots(figsize=(11.5, gap * len(FRAME_ROUTES) * 0.62 + 0.4))
+    for r, (way, (target, note)) in enumerate(FRAME_ROUTES.items()):
+        y = -gap * r
+        box = {"tokens": _box(ax, 0, y, "noisy tokens x_t"), "embed": _box(ax, 1.8, y, "patch embed\n+ positions"),
+               "blocks": _box(ax, 3.6, y, "DiT blocks"), "out": _box(ax, 5.4, y, "prediction"),
+               "c": _box(ax, 3.6, y - 0.62, "c = emb(t)", color="#e8e8e8", h=0.32)}
+        for a, b in (("tokens", "embed"), ("embed", "blocks"), ("blocks", "out"), ("c", "blocks")):
+            _link(ax, box[a], box[b])
+        ax.text(-0.9, y, way, ha="right", va="center", fontsize=9, weight="bold")
+        tx, ty = box[target][:2]
+        clean = _box(ax, tx - 1.8, ty, "clean frames", "#f6c9c9", 1.1, 0.3, 7) if target == "c" else \
+            _box(ax, tx, ty + 0.62, "clean frames", "#f6c9c9", 1.1, 0.3, 7)
+        _link(ax, clean, box[target], color="tab:red")
+        if way == "in_place":  # the given tokens' timestep: a per-token c
+            _link(ax, box["tokens"], box["c"], color="tab:red", ls="--")
+        text = note + (f"\n{extras[way]}" if extras and way in extras else "")
+        ax.text(6.25, y, text, color="tab:red", ha="left", va="center", fontsize=7.5)
+    ax.set(xlim=(-2.2, 11.4), ylim=(-gap * (len(FRAME_ROUTES) - 1) - 0.9, 1.0),
+           title="where the clean frames enter the video DiT, per way")
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def plot_ablation_losses(results: dict, points: int = 20):
