@@ -3,7 +3,9 @@ per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
 
 ``toy_diffusion``        notebook 03: 2D point clouds and colour-conditional images
                          (``toy_config(scale)``, ``train_denoiser``, ``get_image_denoiser``); its
-                         denoisers ``ToyMLP`` / ``TinyUNet`` live in ``toy_denoisers``.
+                         denoisers ``ToyMLP`` / ``TinyUNet`` live in ``toy_denoisers``;
+                         ``toy_sampling`` measures its samplers with their spread (Wilson
+                         intervals, chamfer over seeds, path straightness).
 ``frame_conditioning``   notebook 04: five ways to feed clean frames, one video-prediction task
                          (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``,
                          ``results_table``, ``leader`` / ``gap`` against the seed spread).
