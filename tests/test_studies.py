@@ -131,7 +131,7 @@ def test_the_ablation_is_cached_by_its_whole_config(tmp_path):
             "sample_steps": 1, "batch_size": 2, "hidden_size": 16}
     first = ablation.load_or_run_ablation("tiny", run_root=tmp_path, progress=False, **tiny)
     folder = ablation.ablation_dir("tiny", run_root=tmp_path, **tiny)
-    assert (folder / "results.json").exists() and folder.name.startswith("ablation_conditioning-")
+    assert (folder / "results.json").exists() and folder.name.startswith("ablation_conditioning_v")
     assert first["config"]["steps"] == 2 and list(first["arms"]) == ["token_concat"]
     again = ablation.load_or_run_ablation("tiny", run_root=tmp_path, progress=False, **tiny)
     assert again == json.loads(json.dumps(first))

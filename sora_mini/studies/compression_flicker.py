@@ -22,31 +22,9 @@ from pathlib import Path
 
 import torch
 
+from sora_mini.evaluate.intervals import bootstrap_interval, paired_gap  # noqa: F401  (notebook 01)
+
 SIGMAS = (0.0, 0.05, 0.1, 0.2, 0.4)
-
-
-def bootstrap_interval(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0,
-                       weights=None) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (one number per held-out video),
-    resampling videos; ``weights`` (e.g. frames per video) makes it the interval of the weighted mean."""
-    import numpy as np
-
-    v = np.asarray(values, dtype=np.float64)
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
-    pick = np.random.default_rng(seed).integers(0, len(v), size=(n_boot, len(v)))  # [n_boot, videos]
-    means = (v[pick] * w[pick]).sum(axis=1) / w[pick].sum(axis=1)
-    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))
-
-
-def paired_gap(a, b, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
-    """``mean(a - b)`` over paired values (two models on the same videos) with its bootstrap interval,
-    and the verdict: ``"a"`` / ``"b"`` is lower when the interval excludes 0, else ``"within the spread"``."""
-    import numpy as np
-
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    lo, hi = bootstrap_interval(d, level, n_boot, seed)
-    lower = "a" if hi < 0 else "b" if lo > 0 else "within the spread"
-    return {"gap": float(d.mean()), "low": lo, "high": hi, "lower": lower}
 
 
 def _value(text: str):

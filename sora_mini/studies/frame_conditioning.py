@@ -304,12 +304,16 @@ def leader(summary: list[dict], key: str = "psnr", higher: bool = True) -> dict:
     return gap(summary, order[0]["mode"], order[1]["mode"], key)
 
 
+SCORING_VERSION = 2  # bump when the scores change (the evaluator, the baselines): results recompute
+
+
 def ablation_dir(scale, *, run_root="runs", **overrides):
-    """``<run_root>/<scale>/ablation_conditioning-<hash>``: the hash covers the whole ``AblationConfig``."""
+    """``<run_root>/<scale>/ablation_conditioning_v<N>-<hash>``: the hash covers the whole
+    ``AblationConfig``, ``N`` the way results are scored (``SCORING_VERSION``)."""
     from sora_mini.artifacts import part_dir
 
     acfg = AblationConfig.from_scale(scale, **overrides)
-    return part_dir(run_root, getattr(scale, "name", scale), "ablation_conditioning", acfg)
+    return part_dir(run_root, getattr(scale, "name", scale), f"ablation_conditioning_v{SCORING_VERSION}", acfg)
 
 
 def load_or_run_ablation(scale, *, run_root="runs", device="cpu", retrain: bool = False,

@@ -8,48 +8,21 @@ interval of a binomial rate; it stays inside [0, 1] and is honest at n = 16, unl
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from sora_mini.diffusion import sample
+from sora_mini.evaluate.intervals import (
+    bars_separate,
+    format_rate,
+    intervals_overlap,
+    rate_interval,
+    wilson_interval,
+)
 from sora_mini.studies.toy_diffusion import chamfer
 
 __all__ = ["bars_separate", "chamfer_over_seeds", "format_rate", "intervals_overlap", "path_straightness", "rate_interval", "sample_points",
            "sampling_path", "wilson_interval"]
-
-
-def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval (95 % for z = 1.96) of a rate ``successes / n``; (0, 1) when n = 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def rate_interval(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """``wilson_interval`` for a rate already divided by ``n`` (as ``colour_adherence`` returns)."""
-    return wilson_interval(round(rate * n), n, z)
-
-
-def format_rate(rate: float, n: int) -> str:
-    """``"0.88 (0.64-0.97)"``: a rate of ``n`` trials with its Wilson 95 % interval."""
-    lo, hi = rate_interval(rate, n)
-    return f"{rate:.2f} ({lo:.2f}-{hi:.2f})"
-
-
-def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Do two intervals (lo, hi) overlap? If they do, the difference is within the spread."""
-    return a[0] <= b[1] and b[0] <= a[1]
-
-
-def bars_separate(a, b) -> bool:
-    """Do the mean +- std bars of two sets of measurements (e.g. one per seed) not overlap?"""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return not intervals_overlap((a.mean() - a.std(), a.mean() + a.std()), (b.mean() - b.std(), b.mean() + b.std()))
 
 
 def sample_points(model, objective, sampler: str, steps: int, *, n: int = 1000, seed: int = 0,

@@ -1,0 +1,99 @@
+"""Pictures: inline animated videos, frame strips, grids, and the package's own source in a notebook.
+
+The notebooks' own figures live in one module each (``world``, ``compression``, ``patches``,
+``diffusion``, ``backbones``), the error-bar helpers in ``sora_mini.evaluate.intervals``; every name is importable
+from ``sora_mini.viz``.
+
+Everything here returns objects (HTML, matplotlib figures, numpy arrays) rather than drawing as a
+side effect, so notebooks show them and tests can check them.
+"""
+
+from sora_mini.evaluate.intervals import (
+    mean_std,
+    wilson_interval,
+)
+from sora_mini.viz.backbones import (
+    FRAME_ROUTES,
+    plot_ablation_losses,
+    plot_frame_conditioning_routes,
+    plot_uvit_skips,
+)
+from sora_mini.viz.compression import (
+    frame_dependence,
+    plot_code_usage,
+    plot_frame_dependence,
+    plot_with_intervals,
+)
+from sora_mini.viz.core import (
+    LISTING_METADATA,
+    VideoHTML,
+    frame_grid,
+    listing_outputs,
+    missing_listings,
+    plot_frames,
+    save_video,
+    show_source,
+    show_video,
+    to_uint8,
+    upscale,
+)
+from sora_mini.viz.diffusion import (
+    plot_sampling_paths,
+    plot_visited_times,
+    point_cloud_grid,
+)
+from sora_mini.viz.patches import (
+    draw_patches,
+    plot_attention_mask,
+    plot_layout_shares,
+    plot_packing,
+    plot_patch_grids,
+    plot_rope_angles,
+    plot_sincos_similarity,
+)
+from sora_mini.viz.world import (
+    plot_credibility,
+    plot_maps,
+    plot_validation,
+    validation_markdown,
+    validation_rates,
+)
+
+__all__ = [
+    "FRAME_ROUTES",
+    "LISTING_METADATA",
+    "VideoHTML",
+    "draw_patches",
+    "frame_dependence",
+    "frame_grid",
+    "listing_outputs",
+    "mean_std",
+    "missing_listings",
+    "plot_ablation_losses",
+    "plot_attention_mask",
+    "plot_code_usage",
+    "plot_credibility",
+    "plot_frame_conditioning_routes",
+    "plot_frame_dependence",
+    "plot_frames",
+    "plot_layout_shares",
+    "plot_maps",
+    "plot_packing",
+    "plot_patch_grids",
+    "plot_rope_angles",
+    "plot_sampling_paths",
+    "plot_sincos_similarity",
+    "plot_uvit_skips",
+    "plot_validation",
+    "plot_visited_times",
+    "plot_with_intervals",
+    "point_cloud_grid",
+    "save_video",
+    "show_source",
+    "show_video",
+    "to_uint8",
+    "upscale",
+    "validation_markdown",
+    "validation_rates",
+    "wilson_interval",
+]
