@@ -77,8 +77,19 @@ def _fits(size: str, motion: str, f: dict, strict: bool) -> bool:
                        f.get("offset") if strict else None))
 
 
+def _fix_key(f: dict) -> tuple:
+    """Fixed attributes as a hashable cache key (an offset given as a list becomes a tuple)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in f.items()))
+
+
 def _motions_for(motions, f: dict, strict: bool) -> tuple[str, ...]:
     """The motions an object with fixed attributes ``f`` draws from (``motions`` when nothing is fixed)."""
+    return _motions_for_cached(tuple(motions), _fix_key(f), strict)
+
+
+@functools.lru_cache(maxsize=1024)  # asked once per object: the answers repeat
+def _motions_for_cached(motions: tuple, fixed: tuple, strict: bool) -> tuple[str, ...]:
+    f = dict(fixed)
     needs = [a for a in f if a in _USES]
     pool = (f["motion"],) if "motion" in f else tuple(m for m in motions if all(m in _USES[a] for a in needs))
     sizes = (f["size"],) if "size" in f else tuple(SIZES)
@@ -87,7 +98,7 @@ def _motions_for(motions, f: dict, strict: bool) -> tuple[str, ...]:
 
 
 def _sizes_for(motion: str, f: dict, strict: bool) -> tuple[str, ...]:
-    return _sizes_for_cached(motion, tuple(sorted(f.items())), strict)
+    return _sizes_for_cached(motion, _fix_key(f), strict)
 
 
 @functools.lru_cache(maxsize=1024)  # asked for every try of every object: the answers repeat
