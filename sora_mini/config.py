@@ -171,9 +171,16 @@ def get_config(scale: str | ScaleConfig = "tiny") -> ScaleConfig:
     """The preset for ``scale``; a clear error for an unknown name."""
     if isinstance(scale, ScaleConfig):
         return scale
-    if scale not in PRESETS:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    return PRESETS[scale]
+    return scale_preset(PRESETS, scale)
+
+
+def scale_preset(presets: dict, scale, **overrides):
+    """``presets[scale]`` (a scale name, or anything with a ``.name`` such as a ``ScaleConfig``)
+    with field ``overrides``: the one lookup of every per-scale preset table (stages, studies, text)."""
+    name = getattr(scale, "name", scale)
+    if name not in presets:
+        raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(presets)}")
+    return dataclasses.replace(presets[name], **overrides) if overrides else presets[name]
 
 
 def resolve_device(device: str = "auto"):

@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import typing
 from pathlib import Path
 
 import torch
@@ -74,12 +73,7 @@ def config_from_dict(cls, data: dict, source: str = "config"):
     if missing:
         raise ValueError(f"{source}: {cls.__name__} field(s) {', '.join(missing)} missing; save the "
                          "model again with save_pretrained, or add the field(s) to the JSON")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        hint = str(hints.get(name, ""))
-        kwargs[name] = _as_tuples(value) if "tuple" in hint or isinstance(value, list) else value
-    return cls(**kwargs)
+    return cls(**{name: _as_tuples(value) for name, value in data.items()})
 
 
 def config_hash(config, length: int = 8) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sora_mini.config import step_seed
+from sora_mini.config import scale_preset, step_seed
 from sora_mini.convert import model_to_video
 from sora_mini.models.conditioning import FRAME_CONDITIONING
 from sora_mini.models.video_dit import VideoDiT
@@ -58,10 +58,7 @@ class AblationConfig:
     @classmethod
     def from_scale(cls, scale: str = "tiny", **overrides) -> AblationConfig:
         """The preset of ``scale`` (``tiny`` / ``small`` / ``base``), with field overrides."""
-        name = getattr(scale, "name", scale)  # a ScaleConfig is taken by its name
-        if name not in PRESETS:
-            raise ValueError(f"unknown scale {name!r}; choose one of {', '.join(PRESETS)}")
-        return dataclasses.replace(PRESETS[name], **overrides)
+        return scale_preset(PRESETS, scale, **overrides)  # a ScaleConfig is taken by its name
 
 
 PRESETS = {

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sora_mini.config import step_seed
+from sora_mini.config import scale_preset, step_seed
 from sora_mini.convert import images_to_model
 from sora_mini.studies.toy_denoisers import TinyUNet, TinyUNetConfig, ToyMLP, ToyMLPConfig
 from sora_mini.world.render import render
@@ -63,9 +63,7 @@ PRESETS = {
 
 def toy_config(scale: str = "tiny", **overrides) -> ToyDiffusionConfig:
     """The preset of ``scale`` (``tiny`` / ``small`` / ``base``), with field overrides."""
-    if scale not in PRESETS:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[scale], **overrides)
+    return scale_preset(PRESETS, scale, **overrides)
 
 
 COLOURS = tuple(PALETTE)  # class index -> colour name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sora_mini.config import scale_preset
 from sora_mini.text.captioner import CaptionerConfig
 from sora_mini.text.clip import CLIPConfig
 from sora_mini.text.encoders import TextEncoderConfig
@@ -103,6 +104,4 @@ def get_text_config(scale: str | TextConfig = "tiny") -> TextConfig:
     """The text preset of ``scale``; a clear error for an unknown name."""
     if isinstance(scale, TextConfig):
         return scale
-    if scale not in TEXT_PRESETS:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(TEXT_PRESETS)}")
-    return TEXT_PRESETS[scale]
+    return scale_preset(TEXT_PRESETS, scale)
