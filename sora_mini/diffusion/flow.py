@@ -26,9 +26,10 @@ SAMPLING_GRIDS = ("uniform", "diffusers")
 def timestep_shift(t, alpha: float):
     """t' = alpha t / (1 + (alpha - 1) t): alpha > 1 spends more time near noise (SD3, Sec. 5.3.2).
 
-    Shapes: any -> same. ``alpha = sqrt(m / n)`` moves a schedule tuned for n pixels/tokens to m.
+    Shapes: any -> same; ``alpha`` a number or a tensor broadcast against ``t`` (one per example).
+    ``alpha = sqrt(m / n)`` moves a schedule tuned for n pixels/tokens to m.
     """
-    if alpha <= 0:
+    if bool((torch.as_tensor(alpha) <= 0).any()):
         raise ValueError(f"shift alpha must be > 0, got {alpha}")
     return alpha * t / (1 + (alpha - 1) * t)
 

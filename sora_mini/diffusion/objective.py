@@ -90,17 +90,22 @@ class DiffusionObjective(nn.Module):
     def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def with_model_time(self, model: ModelFn) -> ModelFn:
-        """``model`` as a function of this objective's t (see the module docstring): a model that
-        declares ``timestep_range = (0, M)`` sees ``t * timestep_scale * M / 1000``, anything else t."""
+    def model_time_scale(self, model) -> float:
+        """What this objective's t is multiplied by for ``model``: ``timestep_scale * M / 1000`` for a
+        model that declares ``timestep_range = (0, M)``, 1 for anything else."""
         declared = getattr(model, "timestep_range", None)
         if declared is None:
-            return model
+            return 1.0
         lo, hi = declared
         if lo != 0 or not hi > 0:
             raise ValueError(f"{type(model).__name__} declares timestep_range {declared}; the objective converts "
                              f"into ranges (0, M) only, e.g. DiT's (0, {DIT_TIMESTEP_MAX:g})")
-        scale = self.timestep_scale * hi / DIT_TIMESTEP_MAX
+        return self.timestep_scale * hi / DIT_TIMESTEP_MAX
+
+    def with_model_time(self, model: ModelFn) -> ModelFn:
+        """``model`` as a function of this objective's t (see the module docstring): a model that
+        declares ``timestep_range = (0, M)`` sees ``t * timestep_scale * M / 1000``, anything else t."""
+        scale = self.model_time_scale(model)
         if scale == 1:
             return model
 

@@ -1,0 +1,157 @@
+"""The text-to-video model by scale: its recipe from the scale preset, its latent training set,
+and its training into ``runs/<scale>/text_to_video-<hash>/`` (a :class:`sora_mini.pipeline`
+folder: ``pipeline.json``, ``transformer/``, ``vae/``, ``text_encoder/``, with ``training.json``,
+``log.jsonl`` and the trainer's checkpoint beside them).
+
+``video_training(scale) -> VideoTraining`` (data, recipe, model config, trainer config);
+``video_model_dir(training)``; ``train_video_model(scale, *, run_root, device, progress)`` trains
+(or resumes) and returns the trained parts (``sora_mini.pipeline.train_pipeline`` saves them);
+``latent_videos(...)`` is the encoded training set, cached under ``runs/<scale>/video_latents-<hash>/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sora_mini.artifacts.autoencoder import autoencoder_dir, get_autoencoder
+from sora_mini.artifacts.store import LOG_NAME, TRAINER_NAME, TRAINING_NAME, part_dir
+from sora_mini.checkpoint import atomic_write
+from sora_mini.config import ScaleConfig, get_config
+from sora_mini.models.configs import VideoDiTConfig
+from sora_mini.pretrained import config_to_dict
+from sora_mini.train.loop import TrainerConfig
+from sora_mini.train.video import MaskRatios, VideoDataConfig, VideoRecipe
+
+AUTOENCODER_KIND = "3d_kl"  # notebook 01's causal 3D KL autoencoder
+
+
+@dataclass(frozen=True)
+class VideoTraining:
+    """Everything that decides the trained text-to-video model (its folder hashes all of it)."""
+
+    scale: str
+    data: VideoDataConfig
+    recipe: VideoRecipe
+    model: VideoDiTConfig
+    trainer: TrainerConfig
+    autoencoder: str  # the autoencoder's folder name (its config and training, hashed)
+    text_encoder: str = "minilm"  # frozen all-MiniLM-L6-v2: nothing to train, 384-wide tokens
+
+
+@dataclass(frozen=True)
+class LatentSource:
+    """What encodes the training set (the cache of latents is keyed by it and the data)."""
+
+    autoencoder: str
+    text_encoder: str
+
+
+def video_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
+                   **trainer_overrides) -> VideoTraining:
+    """The recipe of ``scale`` from its preset (``cfg.world`` sizes and durations, ``cfg.patches``,
+    ``cfg.model``, ``cfg.train``); ``trainer_overrides`` replace fields of the TrainerConfig."""
+    cfg = get_config(scale)
+    t, m = cfg.train, cfg.model
+    data = VideoDataConfig(videos=t.videos, sizes=cfg.world.sizes, frames=cfg.world.frames,
+                           max_objects=cfg.world.max_objects)
+    recipe = VideoRecipe(pack_length=cfg.patches.pack_length, tokens_per_step=t.tokens_per_step,
+                         caption_dropout=t.caption_dropout, masks=MaskRatios())
+    model = VideoDiTConfig(in_channels=cfg.compression.latent_channels, patch_size=cfg.patches.patch_size,
+                           hidden_size=m.hidden_size, depth=m.depth, num_heads=m.num_heads, mlp_ratio=m.mlp_ratio,
+                           attention=m.attention, frame_cond="in_place", text_cond=m.text_cond, text_dim=m.text_dim)
+    trainer = TrainerConfig(steps=t.steps, lr=t.lr, weight_decay=0.0, warmup_steps=t.warmup_steps,
+                            precision="bf16" if t.bf16 else "fp32", ema_decay=t.ema_decay, log_every=t.log_every,
+                            ckpt_every=t.ckpt_every, desc=f"text-to-video ({cfg.name})")
+    trainer = dataclasses.replace(trainer, **trainer_overrides) if trainer_overrides else trainer
+    ae = autoencoder_dir(cfg, kind=AUTOENCODER_KIND, run_root=run_root).name
+    return VideoTraining(cfg.name, data, recipe, model, trainer, ae)
+
+
+def video_model_dir(training: VideoTraining, *, run_root: str | os.PathLike = "runs") -> Path:
+    """``<run_root>/<scale>/text_to_video-<hash of the whole training>``."""
+    return part_dir(run_root, training.scale, "text_to_video", training)
+
+
+def latent_videos(training: VideoTraining, autoencoder, text_encoder, *, run_root="runs", progress=True):
+    """The encoded training set of ``training``, loaded from its cache or made (and cached)."""
+    from safetensors.torch import load_file, save_file
+
+    from sora_mini.train.video import LatentVideos, encode_videos
+
+    folder = part_dir(run_root, training.scale, "video_latents", training.data,
+                      LatentSource(training.autoencoder, training.text_encoder))
+    tensors_path, meta_path = folder / "latents.safetensors", folder / "latents.json"
+    if tensors_path.is_file() and meta_path.is_file():
+        return LatentVideos.from_state(load_file(str(tensors_path)), json.loads(meta_path.read_text()))
+    videos = encode_videos(training.data, autoencoder, text_encoder, progress=progress)
+    tensors, meta = videos.state()
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(tensors_path, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta)))
+    return videos
+
+
+@dataclass
+class TrainedVideoModel:
+    """What :func:`train_video_model` returns: the folder, the recipe as a dict, and the trained
+    parts (EMA transformer, autoencoder, text encoder) or None when the folder was already done."""
+
+    folder: Path
+    training: dict
+    parts: tuple | None
+
+
+def is_trained(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a finished text-to-video training (its ``training.json``)."""
+    return (Path(folder) / TRAINING_NAME).is_file()
+
+
+def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
+                      device="cpu", progress: bool = True, retrain: bool = False,
+                      **trainer_overrides) -> TrainedVideoModel:
+    """Train the text-to-video model of ``scale`` in its folder, resuming from the trainer's
+    checkpoint there; trains the autoencoder first when it is missing (notebook 01's). The caller
+    saves the parts and then the record ``training.json`` (``sora_mini.pipeline.train_pipeline``
+    does both), which marks the folder finished."""
+    from sora_mini.artifacts.store import clear_part
+    from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.text.frozen import FrozenMiniLM
+    from sora_mini.train.loop import Trainer
+    from sora_mini.train.video import VideoBatches, flops_per_token, flow_objective, packed_flow_loss
+
+    training = video_training(scale, run_root=run_root, **trainer_overrides)
+    record = config_to_dict(training)
+    folder = video_model_dir(training, run_root=run_root)
+    if retrain:
+        clear_part(folder)
+    if is_trained(folder):
+        return TrainedVideoModel(folder, record, None)
+    autoencoder = get_autoencoder(training.scale, kind=AUTOENCODER_KIND, run_root=run_root, device=device,
+                                  progress=progress)
+    text_encoder = FrozenMiniLM().to(device)
+    t0 = time.perf_counter()
+    videos = latent_videos(training, autoencoder, text_encoder, run_root=run_root, progress=progress)
+    data_seconds = time.perf_counter() - t0
+    torch.manual_seed(training.recipe.seed)
+    model = VideoDiT(training.model)
+    batches = VideoBatches(videos, training.recipe, training.model.patch_size)
+    folder.mkdir(parents=True, exist_ok=True)
+    flops = flops_per_token(model, training.recipe.pack_length)
+    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, training.trainer,
+                      device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
+                      model_config=config_to_dict(training.model))
+    t0 = time.perf_counter()
+    history = trainer.fit()
+    seconds = time.perf_counter() - t0
+    info = {"scale": training.scale, "steps": trainer.step, "train_seconds": round(seconds, 1),
+            "data_seconds": round(data_seconds, 1), "videos": len(videos), "device": str(device),
+            "flops_per_token": flops, "final": history[-1] if history else {}}
+    return TrainedVideoModel(folder, {**record, "result": info},
+                             (trainer.eval_model(), autoencoder, text_encoder))

