@@ -14,3 +14,21 @@ def _seed():
 
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_run_root(tmp_path_factory):
+    """A run root with the tiny 3D KL autoencoder in it (copied from runs/tiny when it is there,
+    else trained, about 20 s): what the text-to-video tests train on."""
+    import shutil
+    from pathlib import Path
+
+    from sora_mini.artifacts.autoencoder import autoencoder_dir, get_autoencoder
+
+    root = tmp_path_factory.mktemp("runs")
+    here = autoencoder_dir("tiny", kind="3d_kl", run_root=Path(__file__).parents[1] / "runs")
+    if (here / "training.json").is_file():
+        shutil.copytree(here, autoencoder_dir("tiny", kind="3d_kl", run_root=root))
+    else:
+        get_autoencoder("tiny", kind="3d_kl", run_root=root, progress=False)
+    return root

@@ -1,0 +1,145 @@
+"""The text-to-video recipe: frame masks, the compositional hold-out, packed batches, the loss."""
+
+import pytest
+import torch
+
+from sora_mini.train.video import (
+    MASK_STRATEGIES,
+    LatentVideos,
+    MaskRatios,
+    VideoBatches,
+    VideoDataConfig,
+    VideoRecipe,
+    combo_of,
+    draw_strategy,
+    flow_objective,
+    frame_mask,
+    holdout_combos,
+    packed_flow_loss,
+    time_shift,
+    training_specs,
+)
+from sora_mini.world import COLORS, SHAPES
+
+
+@pytest.mark.parametrize("strategy", MASK_STRATEGIES)
+@pytest.mark.parametrize("grid", [(1, 4, 4), (2, 3, 5), (5, 4, 4), (9, 2, 2)])
+def test_frame_mask_leaves_something_to_generate(strategy, grid):
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        given = frame_mask(strategy, grid, gen)
+        assert given.shape == grid and given.dtype == torch.bool
+        assert not bool(given.all())
+        if strategy == "none":
+            assert not bool(given.any())
+
+
+def test_frame_mask_shapes_of_each_mode():
+    gen = torch.Generator().manual_seed(1)
+    head = frame_mask("head", (5, 2, 2), gen)
+    assert head[0].all() and not head[1:].any()
+    tail = frame_mask("tail_k", (5, 2, 2), gen)
+    assert tail[-1].all() and not tail[0].any()
+    both = frame_mask("head_tail", (6, 2, 2), gen)
+    assert both[0].all() and both[-1].all() and not both[2:4].any()
+    block = frame_mask("block", (3, 4, 4), gen)
+    assert (block == block[0]).all()  # the same box in every frame
+    assert frame_mask("interleaved", (5, 1, 1), gen).flatten().tolist() == [True, False, True, False, True]
+    with pytest.raises(ValueError, match="unknown mask strategy"):
+        frame_mask("sideways", (5, 2, 2), gen)
+
+
+def test_images_only_draw_none_or_block():
+    gen = torch.Generator().manual_seed(0)
+    drawn = {draw_strategy(MaskRatios(block=0.5), True, gen) for _ in range(200)}
+    assert drawn == {"none", "block"}
+    videos = {draw_strategy(MaskRatios(), False, gen) for _ in range(2000)}
+    assert videos == set(MASK_STRATEGIES)
+
+
+def test_mask_ratios_must_be_probabilities():
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        MaskRatios(head=0.9, head_k=0.5)
+    assert abs(sum(MaskRatios().probabilities()) - 1) < 1e-9
+
+
+def test_holdout_keeps_every_attribute_seen_and_training_avoids_it():
+    held = holdout_combos(16, seed=0)
+    assert len(held) == 16
+    assert len({(c, s) for c, s, _ in held}) == 16  # one per (colour, shape) pair
+    specs = training_specs(VideoDataConfig(videos=300))
+    seen = [combo_of(o) for s in specs for o in s.objects]
+    assert not set(seen) & held
+    assert {c for c, _, _ in seen} == set(COLORS) and {s for _, s, _ in seen} == set(SHAPES)
+    with pytest.raises(ValueError, match="at most"):
+        holdout_combos(25)
+
+
+def test_time_shift_grows_with_size_and_length():
+    assert time_shift((1, 4, 4)) == pytest.approx(1.0)
+    assert time_shift((9, 4, 4)) == pytest.approx(3.0)
+    assert time_shift((1, 8, 8)) == pytest.approx(1.5)
+    assert time_shift((9, 4, 4), 2.0) == 2.0
+
+
+def _fake_videos(n=12, dim=6):
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(4, 1, 4, 4), (4, 3, 4, 4), (4, 3, 4, 8)]
+    latents = [torch.randn(shapes[i % 3], generator=gen).to(torch.bfloat16) for i in range(n)]
+    text = torch.randn(n, 5, dim, generator=gen).to(torch.bfloat16)
+    mask = torch.ones(n, 5, dtype=torch.bool)
+    mask[::2, 3:] = False
+    return LatentVideos(latents, [f"c{i}" for i in range(n)], text, mask,
+                        torch.full((1, 2, dim), 7.0).to(torch.bfloat16), torch.ones(1, 2, dtype=torch.bool),
+                        [(1, 16, 16)] * n)
+
+
+def test_batches_are_deterministic_packed_and_drop_captions():
+    videos = _fake_videos()
+    batches = VideoBatches(videos, VideoRecipe(pack_length=32, tokens_per_step=60, caption_dropout=0.5), (1, 2, 2))
+    a, b = batches(3), batches(3)
+    for key in ("given", "t", "noise", "text", "text_mask"):
+        assert torch.equal(a[key], b[key])
+    assert torch.equal(a["packed"].tokens, b["packed"].tokens)
+    packed = a["packed"]
+    assert a["tokens"] >= 60 and packed.max_len == 32
+    assert not bool((a["given"] & packed.padding).any())
+    assert ((a["t"] >= 0) & (a["t"] <= 1)).all()
+    dropped = [i for i in range(len(a["t"])) if torch.equal(a["text"][i, :2], torch.full((2, 6), 7.0))]
+    assert dropped, "caption dropout 0.5 dropped nothing"
+    assert not torch.equal(batches(4)["noise"].flatten()[:10], a["noise"].flatten()[:10])
+
+
+def test_batches_refuse_examples_longer_than_a_row():
+    with pytest.raises(ValueError, match="pack_length"):
+        VideoBatches(_fake_videos(), VideoRecipe(pack_length=16), (1, 2, 2))
+
+
+class _Echo(torch.nn.Module):
+    """A model whose prediction is a learnable scalar times x: the loss must skip given tokens."""
+
+    timestep_range = (0.0, 1000.0)
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(1.0))
+        self.seen = None
+
+    def forward_packed(self, packed, t, *, x, cond, cond_given, text, text_mask):
+        self.seen = (t, cond_given)
+        return self.w * x
+
+
+def test_loss_leaves_given_and_padding_tokens_out():
+    videos = _fake_videos()
+    batch = VideoBatches(videos, VideoRecipe(pack_length=32, tokens_per_step=60), (1, 2, 2))(0)
+    batch["given"] = batch["given"].clone()
+    batch["given"][0, :4] = True
+    model, loss_fn = _Echo(), packed_flow_loss(flow_objective(VideoRecipe()))
+    loss, metrics = loss_fn(model, batch)
+    assert model.seen[0].max() <= 1000 and model.seen[0].max() > 1  # on DiT's 0..1000 scale
+    noisy = dict(batch, noise=batch["noise"].clone())
+    noisy["noise"][batch["given"] | batch["packed"].padding] = 1e3  # only given / padding slots change
+    assert torch.allclose(loss_fn(model, noisy)[0], loss)
+    loss.backward()
+    assert model.w.grad is not None and metrics["tokens"] == batch["tokens"]
