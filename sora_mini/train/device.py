@@ -1,7 +1,7 @@
 """Where training runs: autocast for a device, batches moved to it, the model inside a wrapper.
 
-One process, one device (CPU, CUDA or Apple MPS). bf16 autocast exists on CPU and CUDA; on other
-devices training runs in fp32 without an error.
+One device per process (CPU, CUDA or Apple MPS; several processes: see ``distributed``). bf16
+autocast exists on CPU and CUDA; on other devices training runs in fp32 without an error.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
 PRECISIONS = ("bf16", "fp32")
@@ -20,11 +19,6 @@ def unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "module") or hasattr(model, "_orig_mod"):
         model = getattr(model, "module", None) or model._orig_mod
     return model
-
-
-def is_main_process() -> bool:
-    """True unless this process is a non-zero rank of an initialised process group."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def autocast_for(device: str | torch.device, precision: str = "bf16"):
