@@ -1,5 +1,10 @@
-"""The ``sora-mini`` command: world videos, the evaluator, notebooks and benchmarks.
+"""The ``sora-mini`` command: train and sample the text-to-video model, world videos, the
+evaluator, notebooks and benchmarks.
 
+    sora-mini plan --scale small                  # what training will cost, before it runs
+    sora-mini train --scale tiny                  # train (or resume) into runs/tiny/text_to_video-<hash>
+    sora-mini train --scale tiny --data my_clips  # on a folder of clips + .txt captions
+    sora-mini sample "a red circle moves right" --scale tiny --frames 9 --out red.gif
     sora-mini world --seed 3 --height 36 --width 64 --frames 16 --out clip.gif
     sora-mini evaluate clip.gif --caption "a red circle moves right"
     sora-mini export-world data/my_clips --count 20
@@ -79,6 +84,92 @@ def _cmd_bench(args) -> None:
     run_benchmarks(args.names or None, quick=args.quick, run_dir_name=args.run_dir)
 
 
+def _cmd_train(args) -> dict:
+    import time
+
+    from sora_mini.artifacts.store import TRAINER_NAME, training_info
+    from sora_mini.artifacts.video import is_trained
+    from sora_mini.checkpoint import checkpoint_exists
+    from sora_mini.config import resolve_device
+    from sora_mini.pipeline import train_pipeline, trained_dir
+
+    options = {"run_root": args.run_root, "data_folder": args.data,
+               **({"steps": args.steps} if args.steps is not None else {})}
+    folder = trained_dir(args.scale, **options)
+    has_checkpoint = checkpoint_exists(folder / TRAINER_NAME)
+    if args.resume and not (has_checkpoint or is_trained(folder)):
+        raise FileNotFoundError(f"nothing to resume: no checkpoint of these settings at {folder}; drop "
+                                "--resume to start this training (a run resumes from its checkpoint anyway)")
+    status = "started" if args.restart or not has_checkpoint else "resumed"
+    status = "already trained" if is_trained(folder) and not args.restart else status
+    t0 = time.perf_counter()
+    folder = train_pipeline(args.scale, device=resolve_device(args.device), retrain=args.restart, **options)
+    result = training_info(folder)["result"]
+    return {"folder": str(folder), "status": status, "steps": result["steps"],
+            "seconds": round(time.perf_counter() - t0, 1), "train_seconds": result["train_seconds"],
+            "data_seconds": result["data_seconds"], "final_loss": result["final"].get("loss")}
+
+
+def _cmd_sample(args) -> dict:
+    from sora_mini.config import resolve_device
+    from sora_mini.pipeline import SoraMiniPipeline, resolve_pipeline_dir
+    from sora_mini.videoio import VIDEO_SUFFIXES, write_video
+
+    if Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"--out {args.out}: the suffix picks the format; use one of {', '.join(VIDEO_SUFFIXES)}")
+    folder = resolve_pipeline_dir(args.model or args.scale, run_root=args.run_root)
+    pipe = SoraMiniPipeline.from_pretrained(folder, device=resolve_device(args.device))
+    out = pipe(args.prompt, height=args.height, width=args.width, num_frames=args.frames,
+               num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
+               negative_prompt=args.negative, seed=args.seed, extend=not args.no_extend)
+    write_video(args.out, out.video, fps=args.fps)
+    i = out.info
+    return {"prompt": args.prompt, "used_prompt": i["used_prompts"][0],
+            "size": [i["num_frames"], i["height"], i["width"]], "seed": i["seed"], "sampler": i["sampler"],
+            "steps": i["steps"], "guidance": i["guidance_scale"], "seconds": i["seconds"], "out": str(args.out),
+            "model": str(folder)}
+
+
+def _cmd_plan(args) -> dict | None:
+    from sora_mini.artifacts.plan import plan_training
+    from sora_mini.config import resolve_device
+
+    plan = plan_training(args.scale, run_root=args.run_root, measure=not args.no_measure,
+                         device=resolve_device(args.device))
+    if args.json:
+        return plan
+    print(format_plan(plan))
+    return None
+
+
+def _si(n: float, unit: str = "") -> str:
+    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g} {prefix}{unit}"
+    return f"{n:.3g} {unit}".rstrip()
+
+
+def format_plan(plan: dict) -> str:
+    """The human-readable form of :func:`sora_mini.artifacts.plan.plan_training`'s dict."""
+    d, t = plan["data"], plan["tokens_per_example"]
+    sizes = ", ".join(f"{h}x{w}" for h, w in d["sizes"])
+    lines = [f"text-to-video training at scale {plan['scale']} -> {plan['folder']}",
+             f"  data          {d['videos']} clips; sizes {sizes}; frames {', '.join(map(str, d['frames']))}",
+             f"  tokens        per example min {t['min']}, mean {t['mean']:.1f}, max {t['max']}",
+             (f"  per step      {plan['examples_per_step']:.1f} examples, {plan['tokens_per_step']:.0f} tokens "
+              f"in {plan['rows_per_step']:.1f} rows of {plan['pack_length']}; {plan['steps']} steps"),
+             f"  parameters    {_si(plan['parameters'])}",
+             f"  FLOPs         {_si(plan['flops_per_step'])} per step, {_si(plan['flops_total'])} in total"]
+    if plan["seconds"] is not None:
+        s, m = plan["seconds"], plan["memory"]
+        mib = {k: m[k] / 2**20 for k in ("peak_rss_bytes", "latent_set_bytes")}
+        lines += [(f"  peak memory   ~{plan['peak_memory_bytes'] / 2**20:.0f} MiB: {mib['peak_rss_bytes']:.0f} MiB "
+                   f"{m['method']} + the latent set {mib['latent_set_bytes']:.0f} MiB"),
+                  (f"  wall time     ~{s['total']:.0f} s: autoencoder {s['autoencoder']:.0f} s + data "
+                   f"{s['data']:.0f} s + training {s['train']:.0f} s ({s['step']:.3g} s a step, measured)")]
+    return "\n".join(lines)
+
+
 STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker",
            "text-budget": "sora_mini.studies.text_budget"}
 
@@ -130,6 +221,49 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
     b.add_argument("--run-dir", default="runs")
     b.set_defaults(func=_cmd_bench)
+
+    t = sub.add_parser("train", help="train (or resume) the text-to-video pipeline of a scale; prints JSON")
+    t.add_argument("--scale", default="tiny")
+    t.add_argument("--data", help="train on this folder of clips (.mp4/.gif/.npz + same-name .txt captions), "
+                                  "each center-cropped to a size the model takes, instead of world renders")
+    again = t.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="require a checkpoint to resume (a run resumes from its checkpoint anyway)")
+    again.add_argument("--restart", action="store_true", help="delete this training's folder and start over")
+    t.add_argument("--run-root", default="runs")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    t.add_argument("--steps", type=int, help="optimiser steps (default: the scale's; a new folder)")
+    t.set_defaults(func=_cmd_train)
+
+    g = sub.add_parser("sample", help="generate a video from a prompt with a trained pipeline; prints JSON")
+    g.add_argument("prompt")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--model", help="a pipeline folder (what `sora-mini train` prints)")
+    src.add_argument("--scale", default="tiny", help="the pipeline trained under --run-root, else the shipped one")
+    g.add_argument("--run-root", default="runs")
+    g.add_argument("--height", type=int, help="pixels (default: the pipeline's)")
+    g.add_argument("--width", type=int)
+    g.add_argument("--frames", type=int)
+    g.add_argument("--steps", type=int, help="sampling steps")
+    g.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--sampler", help="the sampler's name (default: the pipeline's)")
+    g.add_argument("--negative", help="negative prompt (default: the empty caption)")
+    g.add_argument("--no-extend", action="store_true", help="use the prompt as it is, not extended to a "
+                                                            "detailed caption")
+    g.add_argument("--out", default="sample.gif", help="output file: .gif, .mp4 or .npz (default sample.gif)")
+    g.add_argument("--fps", type=float, default=8)
+    g.add_argument("--device", default="auto")
+    g.set_defaults(func=_cmd_sample)
+
+    n = sub.add_parser("plan", help="tokens, parameters, FLOPs, memory and wall time of a training, "
+                                    "before it runs (measured in seconds)")
+    n.add_argument("--scale", default="tiny")
+    n.add_argument("--run-root", default="runs")
+    n.add_argument("--device", default="cpu", help="where to measure the steps (default cpu)")
+    n.add_argument("--json", action="store_true", help="print a JSON object instead of text")
+    n.add_argument("--no-measure", action="store_true", help="counts only: no timing, no memory")
+    n.set_defaults(func=_cmd_plan)
 
     s = sub.add_parser("study", help="rerun a study (a claim measured); its own options follow the name")
     s.add_argument("name", choices=sorted(STUDIES))

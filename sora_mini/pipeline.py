@@ -106,7 +106,7 @@ class SoraMiniPipeline:
                 problems.append(f"{name} {v} is not a positive multiple of {m}; nearest: "
                                 f"{', '.join(map(str, sorted(set(near))))}")
         if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % k:
-            valid = [1 + k * n for n in range(0, 64)]
+            valid = [1 + k * n for n in range(64)]
             problems.append(f"num_frames {num_frames} is not 1 + {k} n (the causal autoencoder's rule); "
                             f"nearest: {', '.join(map(str, _nearest(int(num_frames), valid)))}")
         if problems:
@@ -254,22 +254,25 @@ def resolve_pipeline_dir(path_or_scale, *, run_root="runs") -> Path:
     return folder
 
 
-def trained_dir(scale: str, *, run_root="runs") -> Path:
-    """Where ``scale``'s recipe trains its pipeline: ``runs/<scale>/text_to_video-<hash>``."""
+def trained_dir(scale: str, *, run_root="runs", data_folder=None, **trainer_overrides) -> Path:
+    """Where ``scale``'s recipe trains its pipeline: ``runs/<scale>/text_to_video-<hash>`` (the
+    options as in :func:`train_pipeline`; the defaults are the folder a scale name loads)."""
     from sora_mini.artifacts.video import video_model_dir, video_training
 
-    return video_model_dir(video_training(scale, run_root=run_root), run_root=run_root)
+    training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
+    return video_model_dir(training, run_root=run_root)
 
 
 def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progress: bool = True,
-                   retrain: bool = False, **trainer_overrides) -> Path:
+                   retrain: bool = False, data_folder=None, **trainer_overrides) -> Path:
     """Train ``scale``'s text-to-video model into :func:`trained_dir` (resuming when a checkpoint is
-    there) and save it there as a pipeline; returns the folder."""
+    there) and save it there as a pipeline; returns the folder. ``data_folder``: train on a folder
+    of clips with ``.txt`` captions instead of world renders (``artifacts.video.video_training``)."""
     from sora_mini.artifacts.store import write_training_info
     from sora_mini.artifacts.video import train_video_model
 
     result = train_video_model(scale, run_root=run_root, device=device, progress=progress, retrain=retrain,
-                               **trainer_overrides)
+                               data_folder=data_folder, **trainer_overrides)
     if result.parts is not None:
         model, vae, text_encoder = result.parts
         SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)

@@ -7,6 +7,10 @@ folder: ``pipeline.json``, ``transformer/``, ``vae/``, ``text_encoder/``, with `
 ``video_model_dir(training)``; ``train_video_model(scale, *, run_root, device, progress)`` trains
 (or resumes) and returns the trained parts (``sora_mini.pipeline.train_pipeline`` saves them);
 ``latent_videos(...)`` is the encoded training set, cached under ``runs/<scale>/video_latents-<hash>/``.
+
+``data_folder=`` (each of them) trains on a folder of the user's clips instead of world renders
+(:mod:`sora_mini.train.clips`: each clip center-cropped to a size the model takes, its caption
+from the ``.txt`` beside it); the folder's path and files are part of the hash.
 """
 
 from __future__ import annotations
@@ -20,16 +24,18 @@ from pathlib import Path
 
 import torch
 
-from sora_mini.artifacts.autoencoder import autoencoder_dir, get_autoencoder
+from sora_mini.artifacts.autoencoder import autoencoder_config, autoencoder_dir, get_autoencoder
 from sora_mini.artifacts.store import LOG_NAME, TRAINER_NAME, TRAINING_NAME, part_dir
 from sora_mini.checkpoint import atomic_write
 from sora_mini.config import ScaleConfig, get_config
 from sora_mini.models.configs import VideoDiTConfig
 from sora_mini.pretrained import config_to_dict
+from sora_mini.train.clips import ClipFolderData, clip_folder_data
 from sora_mini.train.loop import TrainerConfig
 from sora_mini.train.video import MaskRatios, VideoDataConfig, VideoRecipe
 
 AUTOENCODER_KIND = "3d_kl"  # notebook 01's causal 3D KL autoencoder
+LATENTS_NAME = "latents.safetensors"  # in latent_dir(training), with latents.json
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class VideoTraining:
     """Everything that decides the trained text-to-video model (its folder hashes all of it)."""
 
     scale: str
-    data: VideoDataConfig
+    data: VideoDataConfig | ClipFolderData  # world renders, or a folder of the user's clips
     recipe: VideoRecipe
     model: VideoDiTConfig
     trainer: TrainerConfig
@@ -54,13 +60,19 @@ class LatentSource:
 
 
 def video_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
-                   **trainer_overrides) -> VideoTraining:
+                   data_folder: str | os.PathLike | None = None, **trainer_overrides) -> VideoTraining:
     """The recipe of ``scale`` from its preset (``cfg.world`` sizes and durations, ``cfg.patches``,
-    ``cfg.model``, ``cfg.train``); ``trainer_overrides`` replace fields of the TrainerConfig."""
+    ``cfg.model``, ``cfg.train``); ``trainer_overrides`` replace fields of the TrainerConfig;
+    ``data_folder``: train on that folder's clips instead of ``cfg.train.videos`` world renders."""
     cfg = get_config(scale)
     t, m = cfg.train, cfg.model
-    data = VideoDataConfig(videos=t.videos, sizes=cfg.world.sizes, frames=cfg.world.frames,
-                           max_objects=cfg.world.max_objects)
+    if data_folder is None:
+        data = VideoDataConfig(videos=t.videos, sizes=cfg.world.sizes, frames=cfg.world.frames,
+                               max_objects=cfg.world.max_objects)
+    else:
+        ae = autoencoder_config(cfg, AUTOENCODER_KIND)
+        data = clip_folder_data(data_folder, spatial_multiple=ae.spatial_factor * max(cfg.patches.patch_size[1:]),
+                                temporal_factor=ae.temporal_factor)
     recipe = VideoRecipe(pack_length=cfg.patches.pack_length, tokens_per_step=t.tokens_per_step,
                          caption_dropout=t.caption_dropout, masks=MaskRatios())
     model = VideoDiTConfig(in_channels=cfg.compression.latent_channels, patch_size=cfg.patches.patch_size,
@@ -79,15 +91,21 @@ def video_model_dir(training: VideoTraining, *, run_root: str | os.PathLike = "r
     return part_dir(run_root, training.scale, "text_to_video", training)
 
 
+def latent_dir(training: VideoTraining, *, run_root: str | os.PathLike = "runs") -> Path:
+    """``<run_root>/<scale>/video_latents-<hash of the data and its encoders>``: the latent cache."""
+    return part_dir(run_root, training.scale, "video_latents", training.data,
+                    LatentSource(training.autoencoder, training.text_encoder))
+
+
 def latent_videos(training: VideoTraining, autoencoder, text_encoder, *, run_root="runs", progress=True):
-    """The encoded training set of ``training``, loaded from its cache or made (and cached)."""
+    """The encoded training set of ``training`` (world renders or its ``data_folder``'s clips, as
+    ``training.data`` says), loaded from its cache or made (and cached)."""
     from safetensors.torch import load_file, save_file
 
     from sora_mini.train.video import LatentVideos, encode_videos
 
-    folder = part_dir(run_root, training.scale, "video_latents", training.data,
-                      LatentSource(training.autoencoder, training.text_encoder))
-    tensors_path, meta_path = folder / "latents.safetensors", folder / "latents.json"
+    folder = latent_dir(training, run_root=run_root)
+    tensors_path, meta_path = folder / LATENTS_NAME, folder / "latents.json"
     if tensors_path.is_file() and meta_path.is_file():
         return LatentVideos.from_state(load_file(str(tensors_path)), json.loads(meta_path.read_text()))
     videos = encode_videos(training.data, autoencoder, text_encoder, progress=progress)
@@ -115,18 +133,23 @@ def is_trained(folder: str | os.PathLike) -> bool:
 
 def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
                       device="cpu", progress: bool = True, retrain: bool = False,
-                      **trainer_overrides) -> TrainedVideoModel:
+                      data_folder: str | os.PathLike | None = None, **trainer_overrides) -> TrainedVideoModel:
     """Train the text-to-video model of ``scale`` in its folder, resuming from the trainer's
     checkpoint there; trains the autoencoder first when it is missing (notebook 01's). The caller
     saves the parts and then the record ``training.json`` (``sora_mini.pipeline.train_pipeline``
-    does both), which marks the folder finished."""
+    does both), which marks the folder finished. ``data_folder``: see :func:`video_training`."""
     from sora_mini.artifacts.store import clear_part
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.text.frozen import FrozenMiniLM
     from sora_mini.train.loop import Trainer
-    from sora_mini.train.video import VideoBatches, flops_per_token, flow_objective, packed_flow_loss
+    from sora_mini.train.video import (
+        VideoBatches,
+        flops_per_token,
+        flow_objective,
+        packed_flow_loss,
+    )
 
-    training = video_training(scale, run_root=run_root, **trainer_overrides)
+    training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
     record = config_to_dict(training)
     folder = video_model_dir(training, run_root=run_root)
     if retrain:

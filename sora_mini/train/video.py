@@ -22,6 +22,10 @@ generated, the rest given: inpainting); the rest ``none`` (text-to-video). Image
 ``block``. The loss is the flow-matching MSE over the generated tokens only (the given ones are
 clean inputs with timestep 0: ``frame_cond="in_place"``, Open-Sora 1.2's ``x_mask``).
 
+The training set is rendered from the world (:class:`VideoDataConfig`) or read from a folder of the
+user's clips with ``.txt`` captions (:class:`sora_mini.train.clips.ClipFolderData`, each clip
+center-cropped to a size the model takes); a set with fewer tokens than a step repeats examples.
+
 Captions are those of the world's grammar: detailed ones (every attribute, the re-captioned
 training set of DALL-E 3 / Sora) for ``detailed_share`` of the videos, short ones for the rest.
 Compositional hold-out: :func:`holdout_combos` names (colour, shape, motion) triples no training
@@ -274,32 +278,61 @@ def size_for(index: int, data: VideoDataConfig) -> tuple[int, int, int]:
 
 
 @torch.no_grad()
-def encode_videos(data: VideoDataConfig, autoencoder, text_encoder, *, batch: int = 64,
-                  progress: bool = True) -> LatentVideos:
-    """Render the training clips, encode them with ``autoencoder`` (scaled latents) and their
-    captions with ``text_encoder`` (``encode(prompts) -> TextEmbedding``)."""
+def encode_videos(data, autoencoder, text_encoder, *, batch: int = 64, progress: bool = True) -> LatentVideos:
+    """The training set of ``data`` encoded: world clips rendered (a :class:`VideoDataConfig`) or a
+    folder's clips read and center-cropped (a :class:`sora_mini.train.clips.ClipFolderData`), then
+    encoded with ``autoencoder`` (scaled latents), their captions with ``text_encoder``
+    (``encode(prompts) -> TextEmbedding``)."""
+    from sora_mini.train.clips import ClipFolderData, folder_clips
+
+    if isinstance(data, ClipFolderData):
+        clips, captions = folder_clips(data)
+        sizes = [tuple(c.shape[:3]) for c in clips]
+
+        def load(i: int, size) -> np.ndarray:
+            return clips[i]
+    else:
+        specs = training_specs(data)
+        sizes = [size_for(i, data) for i in range(data.videos)]
+        captions = [caption_for(s, i, data) for i, s in enumerate(specs)]
+
+        def load(i: int, size) -> np.ndarray:
+            t, h, w = size
+            return render(specs[i], h, w, t)[0]
+    latents = encode_latents(load, sizes, autoencoder, batch=batch, progress=progress)
+    return LatentVideos(latents, captions, *encode_captions(captions, text_encoder, progress=progress), sizes)
+
+
+def encode_latents(load: Callable, sizes: list, autoencoder, *, batch: int = 64, progress: bool = True) -> list:
+    """Latents [C, t, h, w] (bf16, CPU) of clips ``load(i, (T, H, W)) -> uint8 [T, H, W, 3]``, encoded
+    in batches of one size."""
     from tqdm.auto import tqdm
 
     from sora_mini.convert import video_to_model
 
-    specs = training_specs(data)
-    sizes = [size_for(i, data) for i in range(data.videos)]
-    captions = [caption_for(s, i, data) for i, s in enumerate(specs)]
     device = next(autoencoder.parameters()).device
-    latents: list = [None] * data.videos
+    latents: list = [None] * len(sizes)
     buckets: dict = {}
     for i, size in enumerate(sizes):
-        buckets.setdefault(size, []).append(i)
-    bar = tqdm(total=data.videos, desc="render + encode", disable=not progress, leave=False)
-    for (t, h, w), idx in buckets.items():
+        buckets.setdefault(tuple(size), []).append(i)
+    bar = tqdm(total=len(sizes), desc="render + encode", disable=not progress, leave=False)
+    for size, idx in buckets.items():
         for start in range(0, len(idx), batch):
             chunk = idx[start:start + batch]
-            videos = video_to_model(np.stack([render(specs[i], h, w, t)[0] for i in chunk])).to(device)
+            videos = video_to_model(np.stack([load(i, size) for i in chunk])).to(device)
             z = autoencoder.encode(videos).to(torch.bfloat16).cpu()  # [b, C, t', h', w']
             for j, i in enumerate(chunk):
                 latents[i] = z[j].clone()
             bar.update(len(chunk))
     bar.close()
+    return latents
+
+
+def encode_captions(captions: list[str], text_encoder, *, progress: bool = True) -> tuple[torch.Tensor, ...]:
+    """(text [N, Lt, D] bf16, text_mask [N, Lt], null_text [1, Ln, D] bf16, null_mask [1, Ln]): the
+    captions' token embeddings padded to one length, and the empty caption's."""
+    from tqdm.auto import tqdm
+
     texts, masks = [], []
     for start in tqdm(range(0, len(captions), 256), desc="encode captions", disable=not progress, leave=False):
         emb = text_encoder.encode(captions[start:start + 256])
@@ -309,7 +342,7 @@ def encode_videos(data: VideoDataConfig, autoencoder, text_encoder, *, batch: in
     text = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, length - x.shape[1])) for x in texts])
     mask = torch.cat([torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks])
     null = text_encoder.encode([""], allow_empty=True)
-    return LatentVideos(latents, captions, text, mask, null.tokens.to(torch.bfloat16).cpu(), null.mask.cpu(), sizes)
+    return text, mask, null.tokens.to(torch.bfloat16).cpu(), null.mask.cpu()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,14 +367,15 @@ class VideoBatches:
         return t // pt, h // ph, w // pw
 
     def draw_examples(self, gen: torch.Generator) -> list[int]:
-        """Example indices whose tokens add up to about ``tokens_per_step``."""
-        order = torch.randperm(len(self.videos), generator=gen).tolist()
+        """Example indices whose tokens add up to at least ``tokens_per_step``, in shuffled passes
+        over the set: a set with fewer tokens than a step takes (a few clips) repeats examples."""
         chosen, total = [], 0
-        for i in order:
-            if total >= self.recipe.tokens_per_step:
-                break
-            chosen.append(i)
-            total += self.lengths[i]
+        while total < self.recipe.tokens_per_step:
+            for i in torch.randperm(len(self.videos), generator=gen).tolist():
+                if total >= self.recipe.tokens_per_step:
+                    break
+                chosen.append(i)
+                total += self.lengths[i]
         return chosen
 
     def __call__(self, step: int) -> dict:
