@@ -439,4 +439,4 @@ def load_or_run(experiment: str, scale="tiny", *, run_root="runs", device="cpu",
         results = run(cfg, ae, make(0), device=device)
     text = json.dumps(results)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return results
+    return json.loads(text)  # as a cached load returns it (lists, not tuples)
