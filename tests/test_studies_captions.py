@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,24 @@ def test_bad_input_is_refused_with_what_to_do(run_root):
         cc.CaptionStudyConfig.from_scale("tiny", diversity_samples=1)
     with pytest.raises(ValueError, match="at least 2 samples"):
         cc.diversity(torch.zeros(1, 3, 1, 4, 4))
+
+
+def test_caption_figures_from_the_results(results):
+    import matplotlib.pyplot as plt
+
+    from sora_mini.text import load_tokenizer
+    from sora_mini.viz import pca_2d, plot_attribute_bars, plot_guidance, plot_samples, tokens_markdown
+
+    table = tokens_markdown(load_tokenizer(), "a red hexagon")
+    assert "| 3 | 1 | `[UNK]` | hexagon |" in table.splitlines()  # the unknown word, at its position
+    a, b = pca_2d(np.eye(4)[:3], np.eye(4)[1:])
+    assert a.shape == b.shape == (3, 2)
+    rows = cc.summarize(results["caption_detail"])
+    bars = plot_attribute_bars(rows)
+    assert len(bars.axes[0].patches) == len(rows) * (1 + 6)  # adherence + the 6 attributes scored at T = 1
+    guide = plot_guidance(cc.guidance_curves(results["null_guidance"]))
+    assert [len(ax.lines) > 0 for ax in guide.axes] == [True, True]
+    r = results["encoders"]
+    grid = plot_samples(r["samples"], r["prompts"])
+    assert len(grid.axes) == len(cc.ENCODERS) * len(r["prompts"])
+    plt.close("all")
