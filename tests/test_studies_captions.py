@@ -33,7 +33,9 @@ def test_encoders_experiment_scores_each_encoder_per_seed(results):
     img = torch.tensor(r["samples"]["minilm"][0])
     assert img.shape == (*cfg.size, 3)
     table = cc.results_table(r)
-    assert table.count("\n") == 1 + len(cc.ENCODERS) and "± " in table
+    assert table.count("\n") == 1 + len(cc.ENCODERS) + 2 and "± " in table
+    truth = r["references"]["truth"]
+    assert truth["attributes"]["color"] == 1.0  # the evaluator reads rendered scenes right
 
 
 def test_caption_detail_has_the_three_rows_and_every_scored_attribute(results):
@@ -98,7 +100,13 @@ def test_caption_figures_from_the_results(results):
     import matplotlib.pyplot as plt
 
     from sora_mini.text import load_tokenizer
-    from sora_mini.viz import pca_2d, plot_attribute_bars, plot_guidance, plot_samples, tokens_markdown
+    from sora_mini.viz import (
+        pca_2d,
+        plot_attribute_bars,
+        plot_guidance,
+        plot_samples,
+        tokens_markdown,
+    )
 
     table = tokens_markdown(load_tokenizer(), "a red hexagon")
     assert "| 3 | 1 | `[UNK]` | hexagon |" in table.splitlines()  # the unknown word, at its position

@@ -239,13 +239,33 @@ def diversity(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
-def held_out_prompts(cfg: CaptionStudyConfig) -> list[str]:
-    """``cfg.eval_prompts`` detailed captions of scenes the training never saw."""
+def held_out_specs(cfg: CaptionStudyConfig) -> list:
+    """``cfg.eval_prompts`` scenes the training never saw."""
     from sora_mini.world import sample_spec, spec_seed
+
+    return [sample_spec(spec_seed(HELD_OUT_SEED, k), max_objects=cfg.max_objects) for k in range(cfg.eval_prompts)]
+
+
+def held_out_prompts(cfg: CaptionStudyConfig) -> list[str]:
+    """The detailed captions of :func:`held_out_specs`."""
     from sora_mini.world.captions import detailed_caption
 
-    return [detailed_caption(sample_spec(spec_seed(HELD_OUT_SEED, k), max_objects=cfg.max_objects))
-            for k in range(cfg.eval_prompts)]
+    return [detailed_caption(s) for s in held_out_specs(cfg)]
+
+
+@torch.no_grad()
+def references(cfg: CaptionStudyConfig, autoencoder) -> dict:
+    """What a perfect model could score: the held-out scenes rendered (``truth``) and passed through
+    the autoencoder (``autoencoder round trip``: the ceiling of any model that generates latents)."""
+    from sora_mini.convert import video_to_model
+    from sora_mini.world import render
+
+    h, w = cfg.size
+    truth = video_to_model(np.stack([render(s, h, w, 1)[0] for s in held_out_specs(cfg)]))  # [B, 3, 1, H, W]
+    device = next(autoencoder.parameters()).device
+    round_trip = autoencoder.decode(autoencoder.encode(truth.to(device))).clamp(-1, 1).cpu()
+    prompts = held_out_prompts(cfg)
+    return {"truth": adherence(truth, prompts), "autoencoder round trip": adherence(round_trip, prompts)}
 
 
 def to_images(images: torch.Tensor) -> list:
@@ -275,7 +295,8 @@ def run_encoders(cfg: CaptionStudyConfig, autoencoder, encoders: dict, *, device
     the same DiT, trained at equal compute; adherence on the held-out prompts per seed.
     -> {"config", "prompts", "arms": {name: [per-seed rows]}, "samples": {name: images}}."""
     prompts, data = held_out_prompts(cfg), image_data(cfg)
-    out = {"config": dataclasses.asdict(cfg), "prompts": prompts, "arms": {}, "samples": {}}
+    out = {"config": dataclasses.asdict(cfg), "prompts": prompts, "arms": {}, "samples": {},
+           "references": references(cfg, autoencoder)}
     for name, (make, joint) in encoders.items():
         for seed in cfg.seeds:
             model, losses, secs = _arm(cfg, autoencoder, make(seed), "empty", seed, data, joint=joint, device=device)
@@ -295,7 +316,8 @@ def run_caption_detail(cfg: CaptionStudyConfig, autoencoder, encoder, *, device=
     prompts = held_out_prompts(cfg)
     extended = [extend_prompt(p, seed=i) for i, p in enumerate(prompts)]
     arms = {"short captions": [], "detailed captions": [], "short + extension": []}
-    out = {"config": dataclasses.asdict(cfg), "prompts": prompts, "extended": extended, "arms": arms, "samples": {}}
+    out = {"config": dataclasses.asdict(cfg), "prompts": prompts, "extended": extended, "arms": arms, "samples": {},
+           "references": references(cfg, autoencoder)}
     for seed in cfg.seeds:
         for name, share in (("short captions", 0.0), ("detailed captions", 1.0)):
             model, losses, secs = _arm(cfg, autoencoder, encoder, "empty", seed, image_data(cfg, share), device=device)
@@ -368,7 +390,8 @@ def guidance_curves(results: dict) -> dict:
 
 def results_table(results: dict, attributes=None) -> str:
     """Experiment a or b as markdown: a row per arm, adherence and each scored attribute as mean ±
-    std over seeds ("-" where no prompt states it); ``attributes`` None: every one any arm scored."""
+    std over seeds ("-" where no prompt states it), then the reference rows in italics (the
+    rendered truth, the autoencoder round trip); ``attributes`` None: every one any arm scored."""
     rows = summarize(results)
     attrs = attributes or [a for a in rows[0] if not a.endswith("_std") and a not in
                            ("arm", "seeds", "adherence", "train_s") and any(r[a] is not None for r in rows)]
@@ -377,13 +400,17 @@ def results_table(results: dict, attributes=None) -> str:
     for r in rows:
         lines.append(f"| {r['arm']} | {pm(r, 'adherence')} | " + " | ".join(pm(r, a) for a in attrs)
                      + f" | {r['train_s']:.1f} |")
+    one = lambda v: "-" if v is None else f"{v:.2f}"
+    for name, ref in results.get("references", {}).items():
+        lines.append(f"| *{name}* | {one(ref['adherence'])} | " + " | ".join(one(ref["attributes"][a]) for a in attrs)
+                     + " | |")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
 # Get or run, by scale
 # ----------------------------------------------------------------------------------------------
-RESULTS_VERSION = 1  # bump when the experiments or their scores change: cached results recompute
+RESULTS_VERSION = 2  # bump when the experiments or their scores change: cached results recompute
 
 
 def study_dir(experiment: str, scale="tiny", *, run_root="runs", **overrides):
