@@ -68,3 +68,33 @@ def test_prompt_extension_errors_are_prompt_errors():
         extend_prompt("a red circle and a red square")
     with pytest.raises(PromptError, match="cannot place"):
         extend_prompt("a large red circle in the center and a large blue square in the center")
+
+
+# -- the same bad input through the other two encoders (the frozen MiniLM, CLIP's text tower) ----
+@pytest.fixture(scope="module", params=["minilm", "clip"])
+def other_encoder(request):
+    from sora_mini.text import CLIPConfig, FrozenMiniLM, VideoTextCLIP
+
+    if request.param == "minilm":
+        return FrozenMiniLM()
+    torch.manual_seed(0)
+    clip = VideoTextCLIP(CLIPConfig(text_hidden=16, text_layers=1, text_heads=2, max_length=12,
+                                    video_channels=(4,), embed_dim=8))
+    return clip.eval()
+
+
+def test_other_encoders_refuse_empty_and_foreign_text(other_encoder):
+    with pytest.raises(PromptError, match="empty"):
+        other_encoder.encode([""])
+    with pytest.raises(PromptError, match="non-ASCII"):
+        other_encoder.encode(["a red circle 🚀"])
+    with pytest.warns(UserWarning, match="accented"):
+        other_encoder.encode(["a red círcle"])
+
+
+def test_other_encoders_truncate_with_a_warning_naming_their_limit(other_encoder):
+    limit = other_encoder.config.max_length
+    long = " ".join(["a red circle moves right"] * limit)
+    with pytest.warns(UserWarning, match=f"context of {limit} tokens.*truncated to {limit}"):
+        emb = other_encoder.encode([long])
+    assert emb.tokens.shape[1] == limit

@@ -9,6 +9,10 @@ per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
 ``frame_conditioning``   notebook 04: five ways to feed clean frames, one video-prediction task
                          (``AblationConfig.from_scale(scale)``, ``load_or_run_ablation``, ``summarize``,
                          ``results_table``, ``leader`` / ``gap`` against the seed spread).
+``caption_conditioning`` notebook 05: three text encoders, short vs detailed captions (DALL-E 3),
+                         the null conditions x guidance scale, on a text-to-image (T = 1) model
+                         (``CaptionStudyConfig.from_scale(scale)``, ``load_or_run(experiment, scale)``,
+                         ``results_table``, ``guidance_curves``).
 
 Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **options)`` like
 ``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.

@@ -1,7 +1,7 @@
 """Pictures: inline animated videos, frame strips, grids, and the package's own source in a notebook.
 
 The notebooks' own figures live in one module each (``world``, ``compression``, ``patches``,
-``diffusion``, ``backbones``), the error-bar helpers in ``sora_mini.evaluate.intervals``; every name is importable
+``diffusion``, ``backbones``, ``captions``), the error-bar helpers in ``sora_mini.evaluate.intervals``; every name is importable
 from ``sora_mini.viz``.
 
 Everything here returns objects (HTML, matplotlib figures, numpy arrays) rather than drawing as a
@@ -17,6 +17,14 @@ from sora_mini.viz.backbones import (
     plot_ablation_losses,
     plot_frame_conditioning_routes,
     plot_uvit_skips,
+)
+from sora_mini.viz.captions import (
+    pca_2d,
+    plot_attribute_bars,
+    plot_embedding_space,
+    plot_guidance,
+    plot_samples,
+    tokens_markdown,
 )
 from sora_mini.viz.compression import (
     frame_dependence,
@@ -69,18 +77,23 @@ __all__ = [
     "listing_outputs",
     "mean_std",
     "missing_listings",
+    "pca_2d",
     "plot_ablation_losses",
     "plot_attention_mask",
+    "plot_attribute_bars",
     "plot_code_usage",
     "plot_credibility",
+    "plot_embedding_space",
     "plot_frame_conditioning_routes",
     "plot_frame_dependence",
     "plot_frames",
+    "plot_guidance",
     "plot_layout_shares",
     "plot_maps",
     "plot_packing",
     "plot_patch_grids",
     "plot_rope_angles",
+    "plot_samples",
     "plot_sampling_paths",
     "plot_sincos_similarity",
     "plot_uvit_skips",
@@ -92,6 +105,7 @@ __all__ = [
     "show_source",
     "show_video",
     "to_uint8",
+    "tokens_markdown",
     "upscale",
     "validation_markdown",
     "validation_rates",
