@@ -32,3 +32,11 @@ def tiny_run_root(tmp_path_factory):
     else:
         get_autoencoder("tiny", kind="3d_kl", run_root=root, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_dir(tiny_run_root):
+    """The tiny text-to-video pipeline, trained once for the session (about 10 s)."""
+    from sora_mini.pipeline import train_pipeline
+
+    return train_pipeline("tiny", run_root=tiny_run_root, progress=False)

@@ -16,11 +16,6 @@ from sora_mini.pipeline import (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_pipeline_dir(tiny_run_root):
-    return train_pipeline("tiny", run_root=tiny_run_root, progress=False)
-
-
 def test_trains_into_its_folder_and_loads_by_scale(tiny_pipeline_dir, tiny_run_root):
     assert tiny_pipeline_dir == trained_dir("tiny", run_root=tiny_run_root)
     index = json.loads((tiny_pipeline_dir / PIPELINE_NAME).read_text())

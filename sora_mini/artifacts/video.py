@@ -126,6 +126,26 @@ class TrainedVideoModel:
     parts: tuple | None
 
 
+SNAPSHOTS = "snapshots"
+
+
+def snapshot_callback(folder: Path, every: int):
+    """A Trainer callback that saves the EMA transformer as ``snapshots/step-<n>/`` every ``every`` steps."""
+
+    def save(trainer, step, metrics):
+        if step % every == 0 and trainer.rank == 0:
+            trainer.eval_model().save_pretrained(Path(folder) / SNAPSHOTS / f"step-{step:06d}")
+
+    return save
+
+
+def snapshot_dirs(folder: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(step, folder) of every saved snapshot of a training, in step order."""
+    root = Path(folder) / SNAPSHOTS
+    found = [(int(p.name.split("-")[1]), p) for p in root.glob("step-*") if (p / "model.safetensors").is_file()]
+    return sorted(found)
+
+
 def is_trained(folder: str | os.PathLike) -> bool:
     """True when ``folder`` holds a finished text-to-video training (its ``training.json``)."""
     return (Path(folder) / TRAINING_NAME).is_file()
@@ -133,11 +153,14 @@ def is_trained(folder: str | os.PathLike) -> bool:
 
 def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
                       device="cpu", progress: bool = True, retrain: bool = False,
-                      data_folder: str | os.PathLike | None = None, **trainer_overrides) -> TrainedVideoModel:
+                      data_folder: str | os.PathLike | None = None, snapshot_every: int | None = None,
+                      **trainer_overrides) -> TrainedVideoModel:
     """Train the text-to-video model of ``scale`` in its folder, resuming from the trainer's
     checkpoint there; trains the autoencoder first when it is missing (notebook 01's). The caller
     saves the parts and then the record ``training.json`` (``sora_mini.pipeline.train_pipeline``
-    does both), which marks the folder finished. ``data_folder``: see :func:`video_training`."""
+    does both), which marks the folder finished. ``data_folder``: see :func:`video_training`.
+    ``snapshot_every``: save the EMA transformer every n steps into ``snapshots/`` (default the
+    scale's ``ckpt_every``; 0: never), for the learning curve of notebook 06."""
     from sora_mini.artifacts.store import clear_part
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.text.frozen import FrozenMiniLM
@@ -167,9 +190,11 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     batches = VideoBatches(videos, training.recipe, training.model.patch_size)
     folder.mkdir(parents=True, exist_ok=True)
     flops = flops_per_token(model, training.recipe.pack_length)
+    every = get_config(training.scale).train.ckpt_every if snapshot_every is None else snapshot_every
     trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, training.trainer,
                       device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
-                      model_config=config_to_dict(training.model))
+                      model_config=config_to_dict(training.model), flops_per_token=flops,
+                      callbacks=[snapshot_callback(folder, every)] if every else ())
     t0 = time.perf_counter()
     history = trainer.fit()
     seconds = time.perf_counter() - t0

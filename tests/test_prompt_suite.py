@@ -1,0 +1,56 @@
+"""The held-out prompt suite: its prompts, scoring rows and summary table."""
+
+import pytest
+
+from sora_mini.studies.prompt_suite import (
+    ASPECTS,
+    GROUPS,
+    load_or_run_suite,
+    one_object_prompt,
+    score_row,
+    suite_config,
+    suite_prompts,
+    summarize,
+)
+from sora_mini.train.video import holdout_combos
+from sora_mini.world.captions import parse_caption
+
+
+def test_prompts_are_the_holdout_at_every_aspect_and_parse():
+    config = suite_config("small")
+    rows = suite_prompts(config)
+    one = [r for r in rows if r["group"] == "one_object"]
+    assert len(one) == len(ASPECTS) * config.holdout
+    assert {r["aspect"] for r in one} == set(ASPECTS)
+    combos = {(c, s) for c, s, _ in holdout_combos(config.holdout)}
+    for r in rows:
+        spec = parse_caption(r["prompt"])  # every prompt is in the grammar
+        if r["group"] == "one_object":
+            assert (spec.objects[0].color, spec.objects[0].shape) in combos
+    assert one_object_prompt("red", "circle", "up left") == "a red circle moves up left"
+    assert one_object_prompt("red", "circle", "fall") == "a red circle falls"
+    assert sum(r["group"] == "two_objects" for r in rows) == config.two_objects
+
+
+def test_rows_and_summary_from_evaluator_results():
+    prompt = {"group": "one_object", "prompt": "a red circle moves up", "aspect": "1:1", "key": "direction"}
+    good = {"adherence": {"attributes": {"color": 1.0, "shape": 1.0, "direction": 1.0, "size": None}},
+            "framing": {"score": 1.0}}
+    bad = {"adherence": {"attributes": {"color": 1.0, "shape": 0.0, "direction": 1.0}}, "framing": {"score": 0.5}}
+    rows = [score_row(prompt, 0, good), score_row(prompt, 1, bad)]
+    assert rows[0]["all_three"] == 1.0 and rows[1]["all_three"] == 0.0
+    assert "size" not in rows[0]["attributes"]
+    table = {(t["aspect"], t["attribute"]): t for t in summarize(rows)}
+    assert table[("all", "shape")]["mean"] == 0.5 and table[("all", "shape")]["n"] == 2
+    assert table[("1:1", "framing")]["mean"] == 0.75
+    assert table[("all", "all_three")]["low"] < 0.5 < table[("all", "all_three")]["high"]
+
+
+def test_runs_on_the_tiny_pipeline_and_caches(tiny_pipeline_dir, tmp_path):
+    rows = load_or_run_suite(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False)
+    assert {r["group"] for r in rows} == set(GROUPS)
+    assert all(0.0 <= r["framing"] <= 1.0 for r in rows)
+    again = load_or_run_suite(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False)
+    assert again == rows
+    with pytest.raises(ValueError, match="unknown scale"):
+        suite_config("huge")
