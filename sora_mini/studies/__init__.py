@@ -14,6 +14,10 @@ per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
                          (``CaptionStudyConfig.from_scale(scale)``, ``load_or_run(experiment, scale)``,
                          ``results_table``, ``guidance_curves``).
 
+``sampling_sweeps``     notebook 07: the trained pipeline's sampler x steps against adherence and
+                         time, guidance against adherence and diversity
+                         (``sweep_config(scale)``, ``load_or_run_sweep(kind, pipe_folder, scale)``).
+
 Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **options)`` like
 ``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.
 ``compression_flicker``  notebook 01's claim: does 3D causal compression flicker less than 2D?

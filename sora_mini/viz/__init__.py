@@ -59,6 +59,12 @@ from sora_mini.viz.patches import (
     plot_rope_angles,
     plot_sincos_similarity,
 )
+from sora_mini.viz.sampling import (
+    plot_guidance_sweep,
+    plot_step_sweep,
+    plot_suite,
+    suite_markdown,
+)
 from sora_mini.viz.world import (
     plot_credibility,
     plot_maps,
@@ -88,6 +94,7 @@ __all__ = [
     "plot_frame_dependence",
     "plot_frames",
     "plot_guidance",
+    "plot_guidance_sweep",
     "plot_layout_shares",
     "plot_maps",
     "plot_packing",
@@ -96,6 +103,8 @@ __all__ = [
     "plot_samples",
     "plot_sampling_paths",
     "plot_sincos_similarity",
+    "plot_step_sweep",
+    "plot_suite",
     "plot_uvit_skips",
     "plot_validation",
     "plot_visited_times",
@@ -104,6 +113,7 @@ __all__ = [
     "save_video",
     "show_source",
     "show_video",
+    "suite_markdown",
     "to_uint8",
     "tokens_markdown",
     "upscale",
