@@ -264,15 +264,19 @@ def trained_dir(scale: str, *, run_root="runs", data_folder=None, **trainer_over
 
 
 def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progress: bool = True,
-                   retrain: bool = False, data_folder=None, **trainer_overrides) -> Path:
+                   retrain: bool = False, data_folder=None, snapshot_every: int | None = None,
+                   **trainer_overrides) -> Path:
     """Train ``scale``'s text-to-video model into :func:`trained_dir` (resuming when a checkpoint is
     there) and save it there as a pipeline; returns the folder. ``data_folder``: train on a folder
-    of clips with ``.txt`` captions instead of world renders (``artifacts.video.video_training``)."""
+    of clips with ``.txt`` captions instead of world renders (``artifacts.video.video_training``).
+    ``snapshot_every``: save the EMA transformer into ``snapshots/`` every n steps (default the
+    scale's ``ckpt_every``; not part of the folder's hash, so a folder trained already keeps the
+    snapshots it has: pass ``retrain=True`` for others)."""
     from sora_mini.artifacts.store import write_training_info
     from sora_mini.artifacts.video import train_video_model
 
     result = train_video_model(scale, run_root=run_root, device=device, progress=progress, retrain=retrain,
-                               data_folder=data_folder, **trainer_overrides)
+                               data_folder=data_folder, snapshot_every=snapshot_every, **trainer_overrides)
     if result.parts is not None:
         model, vae, text_encoder = result.parts
         SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)

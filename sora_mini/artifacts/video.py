@@ -191,7 +191,8 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     folder.mkdir(parents=True, exist_ok=True)
     flops = flops_per_token(model, training.recipe.pack_length)
     every = get_config(training.scale).train.ckpt_every if snapshot_every is None else snapshot_every
-    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, training.trainer,
+    run_config = dataclasses.replace(training.trainer, progress=progress)  # the bar is not part of the hash
+    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, run_config,
                       device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
                       model_config=config_to_dict(training.model), flops_per_token=flops,
                       callbacks=[snapshot_callback(folder, every)] if every else ())

@@ -11,7 +11,8 @@ Groups (``suite_prompts``):
 * ``events``: a motion with a moment in it ("moves right, then up", "falls", "appears").
 
 ``run_suite(pipe, config)`` generates and scores every prompt; ``summarize(rows)`` makes the table;
-``load_or_run_suite(pipe_folder, scale)`` caches the rows under ``runs/<scale>/``.
+``load_or_run_suite(pipe_folder, scale)`` caches the rows under ``runs/<scale>/``;
+``learning_curve(folder, scale)`` scores a subset at every snapshot of a training (notebook 06).
 """
 
 from __future__ import annotations
@@ -80,15 +81,16 @@ def suite_prompts(config: SuiteConfig, seed: int = 0) -> list[dict]:
     return rows
 
 
-def run_suite(pipe, config: SuiteConfig, *, progress: bool = True) -> list[dict]:
+def run_suite(pipe, config: SuiteConfig, *, prompts: list[dict] | None = None, progress: bool = True) -> list[dict]:
     """Generate ``config.seeds`` videos of every prompt (in batches of one size) and score each:
     rows of the prompt's fields plus ``seed``, ``attributes`` (evaluator adherence per stated
-    attribute), ``framing`` and, for one object, ``all_three``."""
+    attribute), ``framing`` and, for one object, ``all_three``. ``prompts``: a subset of
+    :func:`suite_prompts` (default all of them)."""
     from tqdm.auto import tqdm
 
     from sora_mini.evaluate import evaluate_video
 
-    prompts = suite_prompts(config)
+    prompts = suite_prompts(config) if prompts is None else prompts
     jobs = [(p, s) for s in range(config.seeds) for p in prompts]
     by_size: dict = {}
     for job in jobs:
@@ -163,6 +165,81 @@ def load_or_run_suite(pipe_folder, scale, *, run_root="runs", retrain: bool = Fa
     if path.is_file() and not retrain:
         return json.loads(path.read_text())
     rows = run_suite(SoraMiniPipeline.from_pretrained(pipe_folder, device=device), config, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# The learning curve: adherence per attribute at every snapshot of a training
+# ----------------------------------------------------------------------------------------------
+CURVE_PROMPTS = {"tiny": 4, "small": 16, "base": 16}  # one-object prompts scored per snapshot
+
+
+def curve_prompts(config: SuiteConfig, prompts: int, aspect: str = "1:1") -> list[dict]:
+    """The first ``prompts`` one-object (held-out) prompts of the suite at ``aspect``."""
+    if aspect not in ASPECTS:
+        raise ValueError(f"aspect {aspect!r} is not one of the suite's: {', '.join(ASPECTS)}")
+    rows = [p for p in suite_prompts(config) if p["group"] == "one_object" and p["aspect"] == aspect]
+    if not 1 <= prompts <= len(rows):
+        raise ValueError(f"prompts={prompts}: the suite has {len(rows)} one-object prompts at {aspect}; "
+                         f"pick 1 to {len(rows)}")
+    return rows[:prompts]
+
+
+def train_seconds_at(log: list[dict], steps: list[int]) -> list[float]:
+    """Training seconds at each of ``steps``, read from the log rows' ``elapsed_s`` (interpolated
+    between logged steps, 0 at step 0)."""
+    logged = [(0, 0.0)] + [(r["step"], r["elapsed_s"]) for r in log if "elapsed_s" in r]
+    return [float(s) for s in np.interp(steps, [a for a, _ in logged], [b for _, b in logged])]
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """What a cached learning curve is keyed by: the training folder, its snapshots, the prompts."""
+
+    pipeline: str
+    steps: tuple
+    suite: SuiteConfig
+    prompts: int
+    aspect: str
+
+
+def learning_curve(folder, scale, *, run_root="runs", prompts: int | None = None, aspect: str = "1:1",
+                   retrain: bool = False, progress: bool = True, device="cpu", **overrides) -> list[dict]:
+    """Adherence per attribute against training time: the pipeline in ``folder`` with each of its
+    snapshots (``sora_mini.artifacts.video.snapshot_dirs``) as the transformer, on the first
+    ``prompts`` held-out one-object prompts at ``aspect`` (``CURVE_PROMPTS`` by scale) with the
+    suite's seeds, so every snapshot sees the same prompts and noise. Rows of :func:`summarize`
+    (one per attribute, with its Wilson interval) plus ``step`` and ``train_seconds``; cached as
+    ``<run_root>/<scale>/learning_curve-<hash>/rows.json`` (``retrain=True`` scores again)."""
+    from sora_mini.artifacts.store import part_dir, training_log
+    from sora_mini.artifacts.video import snapshot_dirs
+    from sora_mini.checkpoint import atomic_write
+    from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.pipeline import SoraMiniPipeline
+
+    snapshots = snapshot_dirs(folder)
+    if not snapshots:
+        raise FileNotFoundError(f"{folder} has no snapshots/: train it with snapshot_every=n "
+                                "(sora_mini.pipeline.train_pipeline(..., snapshot_every=n, retrain=True))")
+    config = suite_config(scale, **overrides)
+    name = getattr(scale, "name", scale)
+    count = CURVE_PROMPTS.get(name, CURVE_PROMPTS["small"]) if prompts is None else prompts
+    subset = curve_prompts(config, count, aspect)
+    steps = [step for step, _ in snapshots]
+    key = _Curve(str(Path(folder).resolve()), tuple(steps), config, count, aspect)
+    path = part_dir(run_root, name, "learning_curve", key) / "rows.json"
+    if path.is_file() and not retrain:
+        return json.loads(path.read_text())
+    pipe = SoraMiniPipeline.from_pretrained(folder, device=device)
+    seconds = train_seconds_at(training_log(folder), steps)
+    rows = []
+    for (step, snap), secs in zip(snapshots, seconds):
+        pipe.transformer = VideoDiT.from_pretrained(snap, device=device).eval()
+        scored = run_suite(pipe, config, prompts=subset, progress=progress)
+        rows += [{**r, "step": step, "train_seconds": secs} for r in summarize(scored) if r["aspect"] == "all"]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

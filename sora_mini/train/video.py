@@ -12,6 +12,8 @@ What one training step sees (``VideoBatches(data, recipe)(step)``, deterministic
     noise      [S, L, P]
     text       [B, Lt, D] caption token embeddings (a dropped caption is the empty caption's),
                text_mask [B, Lt]
+    index      [B] the training clip each example is; ``strategy``: each example's frame-mask
+               strategy (list of B names); ``dropped`` [B] bool: its caption was dropped
 
 Frame masks (Open-Sora 1.x ``mask_ratios``, VDT's unified masks): one strategy per video, drawn
 with the probabilities of :class:`MaskRatios`, so the one model later serves every prompting mode:
@@ -382,13 +384,13 @@ class VideoBatches:
         r = self.recipe
         gen = torch.Generator().manual_seed(step_seed(r.seed, step))
         idx = self.draw_examples(gen)
-        tokens, coords, given = [], [], []
+        tokens, coords, given, strategies = [], [], [], []
         for i in idx:
             tok, crd = patchify(self.videos.latents[i].float(), self.patch_size)  # [n, P], [n, 3]
             tokens.append(tok)
             coords.append(crd)
-            strategy = draw_strategy(r.masks, self.grids[i][0] == 1, gen)
-            given.append(frame_mask(strategy, self.grids[i], gen).reshape(-1))
+            strategies.append(draw_strategy(r.masks, self.grids[i][0] == 1, gen))
+            given.append(frame_mask(strategies[-1], self.grids[i], gen).reshape(-1))
         packed = pack(tokens, coords, r.pack_length)
         packed.patch_size = self.patch_size
         flat = torch.zeros(packed.segment_ids.numel(), dtype=torch.bool)
@@ -400,7 +402,8 @@ class VideoBatches:
         drop = torch.rand(len(idx), generator=gen) < r.caption_dropout
         text, text_mask = self._text(idx, drop)
         return {"packed": packed, "given": flat.view(packed.segment_ids.shape), "t": t, "noise": noise,
-                "text": text, "text_mask": text_mask, "tokens": int(packed.valid.sum())}
+                "text": text, "text_mask": text_mask, "tokens": int(packed.valid.sum()),
+                "index": torch.tensor(idx), "strategy": strategies, "dropped": drop}
 
     def _text(self, idx: list[int], drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.videos
