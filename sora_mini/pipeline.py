@@ -271,16 +271,21 @@ def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progre
     of clips with ``.txt`` captions instead of world renders (``artifacts.video.video_training``).
     ``snapshot_every``: save the EMA transformer into ``snapshots/`` every n steps (default the
     scale's ``ckpt_every``; not part of the folder's hash, so a folder trained already keeps the
-    snapshots it has: pass ``retrain=True`` for others)."""
+    snapshots it has: pass ``retrain=True`` for others). Under torchrun every process calls this
+    (DDP, see ``train_video_model``): rank 0 saves, and every rank returns once the pipeline is saved."""
     from sora_mini.artifacts.store import write_training_info
     from sora_mini.artifacts.video import train_video_model
+    from sora_mini.train.distributed import barrier, process_group
 
-    result = train_video_model(scale, run_root=run_root, device=device, progress=progress, retrain=retrain,
-                               data_folder=data_folder, snapshot_every=snapshot_every, **trainer_overrides)
-    if result.parts is not None:
-        model, vae, text_encoder = result.parts
-        SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)
-        write_training_info(result.folder, result.training)
+    with process_group(device) as info:
+        result = train_video_model(scale, run_root=run_root, device=info.device, progress=progress,
+                                   retrain=retrain, data_folder=data_folder, snapshot_every=snapshot_every,
+                                   **trainer_overrides)
+        if result.parts is not None:  # rank 0 of a run that trained
+            model, vae, text_encoder = result.parts
+            SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)
+            write_training_info(result.folder, result.training)
+        barrier()  # the other ranks return (and read training.json) once rank 0 has written it
     return result.folder
 
 

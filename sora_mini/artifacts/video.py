@@ -119,7 +119,8 @@ def latent_videos(training: VideoTraining, autoencoder, text_encoder, *, run_roo
 @dataclass
 class TrainedVideoModel:
     """What :func:`train_video_model` returns: the folder, the recipe as a dict, and the trained
-    parts (EMA transformer, autoencoder, text encoder) or None when the folder was already done."""
+    parts (EMA transformer, autoencoder, text encoder) or None when the folder was already done
+    (and on every rank but 0 of a DDP run)."""
 
     folder: Path
     training: dict
@@ -160,10 +161,35 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     saves the parts and then the record ``training.json`` (``sora_mini.pipeline.train_pipeline``
     does both), which marks the folder finished. ``data_folder``: see :func:`video_training`.
     ``snapshot_every``: save the EMA transformer every n steps into ``snapshots/`` (default the
-    scale's ``ckpt_every``; 0: never), for the learning curve of notebook 06."""
-    from sora_mini.artifacts.store import clear_part
+    scale's ``ckpt_every``; 0: never), for the learning curve of notebook 06.
+
+    Under torchrun, every process runs this (DDP, :mod:`sora_mini.train.distributed`; ``device``
+    "cpu" or "cuda", each rank on ``cuda:LOCAL_RANK``): rank 0 trains the autoencoder and encodes
+    the latent cache first, the others then load them; each rank trains on its part of every
+    step's batch; rank 0 alone writes the log, checkpoints and snapshots, and only its result
+    holds the parts (the others' ``parts`` is None, as for a finished folder)."""
+    from sora_mini.train.distributed import barrier, process_group
+
+    with process_group(device) as info:
+        training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
+        folder = video_model_dir(training, run_root=run_root)
+        if retrain and info.rank == 0:
+            from sora_mini.artifacts.store import clear_part
+
+            clear_part(folder)
+        barrier()  # no rank looks at the folder before rank 0 has cleared it
+        if is_trained(folder):
+            return TrainedVideoModel(folder, config_to_dict(training), None)
+        return _train_in(folder, training, run_root=run_root, device=info.device, progress=progress,
+                         snapshot_every=snapshot_every)
+
+
+def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progress: bool,
+              snapshot_every: int | None) -> TrainedVideoModel:
+    """:func:`train_video_model`'s training in this process (one rank of several, or the only one)."""
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.text.frozen import FrozenMiniLM
+    from sora_mini.train.distributed import rank_zero_first, wrap_ddp
     from sora_mini.train.loop import Trainer
     from sora_mini.train.video import (
         VideoBatches,
@@ -172,18 +198,12 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
         packed_flow_loss,
     )
 
-    training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
-    record = config_to_dict(training)
-    folder = video_model_dir(training, run_root=run_root)
-    if retrain:
-        clear_part(folder)
-    if is_trained(folder):
-        return TrainedVideoModel(folder, record, None)
-    autoencoder = get_autoencoder(training.scale, kind=AUTOENCODER_KIND, run_root=run_root, device=device,
-                                  progress=progress)
+    autoencoder = rank_zero_first(lambda: get_autoencoder(training.scale, kind=AUTOENCODER_KIND, run_root=run_root,
+                                                          device=device, progress=progress))
     text_encoder = FrozenMiniLM().to(device)
     t0 = time.perf_counter()
-    videos = latent_videos(training, autoencoder, text_encoder, run_root=run_root, progress=progress)
+    videos = rank_zero_first(lambda: latent_videos(training, autoencoder, text_encoder, run_root=run_root,
+                                                   progress=progress))
     data_seconds = time.perf_counter() - t0
     torch.manual_seed(training.recipe.seed)
     model = VideoDiT(training.model)
@@ -192,8 +212,8 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     flops = flops_per_token(model, training.recipe.pack_length)
     every = get_config(training.scale).train.ckpt_every if snapshot_every is None else snapshot_every
     run_config = dataclasses.replace(training.trainer, progress=progress)  # the bar is not part of the hash
-    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, run_config,
-                      device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
+    trainer = Trainer(wrap_ddp(model, device), packed_flow_loss(flow_objective(training.recipe)), batches,
+                      run_config, device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
                       model_config=config_to_dict(training.model), flops_per_token=flops,
                       callbacks=[snapshot_callback(folder, every)] if every else ())
     t0 = time.perf_counter()
@@ -201,6 +221,6 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     seconds = time.perf_counter() - t0
     info = {"scale": training.scale, "steps": trainer.step, "train_seconds": round(seconds, 1),
             "data_seconds": round(data_seconds, 1), "videos": len(videos), "device": str(device),
-            "flops_per_token": flops, "final": history[-1] if history else {}}
-    return TrainedVideoModel(folder, {**record, "result": info},
-                             (trainer.eval_model(), autoencoder, text_encoder))
+            "processes": trainer.world_size, "flops_per_token": flops, "final": history[-1] if history else {}}
+    parts = (trainer.eval_model(), autoencoder, text_encoder) if trainer.rank == 0 else None
+    return TrainedVideoModel(folder, {**config_to_dict(training), "result": info}, parts)

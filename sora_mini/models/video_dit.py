@@ -2,9 +2,10 @@
 attention, frame conditioning in five ways and caption conditioning in two.
 
 Shapes: plain ``forward(x [B, C, T, H, W], t [B] or [B, T]) -> [B, C_out, T, H, W]``; packed
-``forward_packed(packed: PackedBatch, t [B] or [S, L]) -> [S, L, C_out*pt*ph*pw]``. Timesteps are
-on DiT's 0..1000 scale (the model declares ``timestep_range``; ``sora_mini.diffusion`` converts a
-flow-matching t in [0, 1] for it). Built as ``VideoDiT(VideoDiTConfig(...))`` or with keywords.
+``forward_packed(packed: PackedBatch, t [B] or [S, L]) -> [S, L, C_out*pt*ph*pw]``, also reached as
+``forward(packed, t, ...)``. Timesteps are on DiT's 0..1000 scale (the model declares
+``timestep_range``; ``sora_mini.diffusion`` converts a flow-matching t in [0, 1] for it). Built as
+``VideoDiT(VideoDiTConfig(...))`` or with keywords.
 Peebles & Xie 2023 (DiT); Sora technical report 2024 (spacetime patches); Latte (Ma et al. 2024)
 for factorized attention; VDT (Lu et al. 2023) and Open-Sora 1.x / 2.0 for frame conditioning.
 """
@@ -115,9 +116,18 @@ class VideoDiT(PretrainedMixin, nn.Module):
     # ------------------------------------------------------------------------------------------
     # Plain batches
     # ------------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, t: torch.Tensor, *, cond: torch.Tensor | None = None,
-                cond_frames: torch.Tensor | None = None, text: torch.Tensor | None = None,
-                text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | PackedBatch, t: torch.Tensor, /, **kwargs) -> torch.Tensor:
+        """:meth:`forward_video` for a batch of videos ``x [B, C, T, H, W]``; :meth:`forward_packed`
+        for a PackedBatch ``x`` (its noisy tokens are then the keyword ``x=``). One entry for both,
+        because a DDP wrapper averages the gradients of calls through ``forward`` only (the
+        text-to-video loss calls ``model(packed, t, x=..., ...)``)."""
+        if isinstance(x, PackedBatch):
+            return self.forward_packed(x, t, **kwargs)
+        return self.forward_video(x, t, **kwargs)
+
+    def forward_video(self, x: torch.Tensor, t: torch.Tensor, *, cond: torch.Tensor | None = None,
+                      cond_frames: torch.Tensor | None = None, text: torch.Tensor | None = None,
+                      text_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Predict for a batch of equal-size videos.
 
         Shapes: x [B, C, T, H, W]; t [B] or [B, T] (per frame); cond [B, C, T, H, W] clean latents

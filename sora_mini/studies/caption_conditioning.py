@@ -106,9 +106,10 @@ class CaptionedDiT(nn.Module):
     ``forward_packed(packed, t, text=..., ...)`` takes cached caption embeddings ``text [B, Lt, D]``
     (+ ``text_mask``) or the captions themselves (a list of str: encoded here, so a trainable
     encoder learns with the DiT), drops captions to the null (caption dropout, training mode only)
-    and runs the DiT; what ``packed_flow_loss`` calls. ``embed(prompts)`` / ``null_for(n, length)``
-    are the sampling-time conditions. ``encoder``: any ``encode(prompts) -> TextEmbedding``; frozen
-    (its parameters left out of training) unless ``train_encoder``.
+    and runs the DiT; what ``packed_flow_loss`` calls (as ``model(packed, t, ...)``).
+    ``embed(prompts)`` / ``null_for(n, length)`` are the sampling-time conditions. ``encoder``: any
+    ``encode(prompts) -> TextEmbedding``; frozen (its parameters left out of training) unless
+    ``train_encoder``.
     """
 
     def __init__(self, dit, encoder, null: NullCondition, *, train_encoder: bool = False):
@@ -131,6 +132,10 @@ class CaptionedDiT(nn.Module):
     def null_for(self, n: int, length: int) -> TextEmbedding:
         """The unconditional input of guidance: ``n`` nulls of ``length`` tokens."""
         return self.null.null(n, encoder=self.text_encoder, device=self.dit.x_embedder.weight.device).pad_to(length)
+
+    def forward(self, packed, t, **kw):
+        """:meth:`forward_packed` (what ``packed_flow_loss`` calls, through ``forward`` for DDP)."""
+        return self.forward_packed(packed, t, **kw)
 
     def forward_packed(self, packed, t, *, text, text_mask=None, **kw):
         emb = self.embed(text) if isinstance(text, list) else TextEmbedding(text, text_mask, masked_mean(text, text_mask))

@@ -6,7 +6,9 @@ The design, the simplest that keeps a run on N processes the same run as on one:
 * ``data(step)`` returns the GLOBAL batch, deterministically in ``step``, in every process (an
   iterable of batches must yield the same batches in every process). The :class:`Trainer` keeps
   this rank's shard of it (:func:`shard`): rows ``[r * B / N, (r + 1) * B / N)`` of every tensor and
-  list (captions); tuples and dicts are fields. The data code is the same for 1 and N processes.
+  list (captions); tuples and dicts are fields. A batch that cannot be cut by rows (Patch n' Pack
+  rows hold several examples) brings its own ``batch.shard(rank, world_size)`` (the text-to-video
+  batches of :mod:`sora_mini.train.video`). The data code is the same for 1 and N processes.
 * DDP averages the gradients of the N shards. The update equals the one of a single process on the
   global batch (up to float rounding: the sums run in another order) when ``loss_fn`` is a mean
   over the rows of its shard and the shards are equal: ``B`` a multiple of ``N`` (:func:`shard`
@@ -21,7 +23,12 @@ The design, the simplest that keeps a run on N processes the same run as on one:
   other metrics are rank 0's. Rank 0 alone shows progress, writes the log and the checkpoints;
   every rank reads the checkpoint when it resumes (across machines, put it on a shared filesystem).
 * ``loss_fn`` must call the model (its ``forward``, through the DDP wrapper), not another method of
-  it, or the gradients are not averaged.
+  it, or the gradients are not averaged; attributes of the model are read from ``unwrap(model)``
+  (:func:`sora_mini.train.device.unwrap`): the wrapper does not pass them on.
+* Work that writes shared files before training (training an autoencoder, caching latents) runs on
+  rank 0 first while the others wait, then on the others, which read what rank 0 wrote
+  (:func:`rank_zero_first`); the wait is bounded by the group's timeout (torch's default: 10 min
+  with nccl, 30 min with gloo).
 
 A script::
 
@@ -30,6 +37,8 @@ A script::
     Trainer(model, loss_fn, data, config, device=info.device, ckpt_path=...).fit()
     cleanup()
 
+or ``with process_group() as info: ...``, which leaves the group at the end if it joined it.
+
 launched as ``torchrun --standalone --nproc_per_node 4 script.py`` (see docs/training.md).
 """
 
@@ -37,6 +46,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -46,10 +57,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
     "DistInfo",
+    "barrier",
     "cleanup",
     "init_distributed",
     "min_over_ranks",
+    "process_group",
     "rank_and_world",
+    "rank_zero_first",
     "shard",
     "step_seed",
     "sum_over_ranks",
@@ -67,18 +81,20 @@ class DistInfo:
     device: torch.device
 
 
-def init_distributed(device: str | None = None) -> DistInfo:
+def init_distributed(device: str | torch.device | None = None) -> DistInfo:
     """Join the process group torchrun describes (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
     ``MASTER_ADDR``, ``MASTER_PORT``): backend nccl on CUDA (device ``cuda:LOCAL_RANK``), gloo on
     the CPU. Not under torchrun: nothing to join, rank 0 of 1.
 
-    ``device``: ``"cpu"`` or ``"cuda"``; ``None`` picks CUDA when there is one.
+    ``device``: ``"cpu"`` or ``"cuda"`` under torchrun (each rank takes ``cuda:LOCAL_RANK``); any
+    device outside it (returned as it is); ``None`` picks CUDA when there is one.
     """
     kind = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if kind not in ("cpu", "cuda"):
-        raise ValueError(f"distributed training runs on 'cpu' or 'cuda', not {device!r}")
     if "RANK" not in os.environ:
         return DistInfo(0, 1, 0, torch.device(kind))
+    kind = torch.device(kind).type
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"distributed training runs on 'cpu' or 'cuda', not {device!r}")
     rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
     if kind == "cuda":
         torch.cuda.set_device(local)  # before the group: nccl binds each rank to its GPU
@@ -91,6 +107,34 @@ def cleanup() -> None:
     """Leave the process group (if this process joined one)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group(device: str | torch.device | None = None) -> Iterator[DistInfo]:
+    """:func:`init_distributed` for the ``with`` block, :func:`cleanup` at its end when the block
+    joined the group (a block inside another one leaves it to the outer one)."""
+    joined = dist.is_available() and dist.is_initialized()
+    info = init_distributed(device)
+    try:
+        yield info
+    finally:
+        if not joined:
+            cleanup()
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (nothing to wait for without a group of several processes)."""
+    if rank_and_world()[1] > 1:
+        dist.barrier()
+
+
+def rank_zero_first(make: Callable):
+    """``make()`` on rank 0, then, once it is done, on the other ranks: what rank 0 trains or
+    encodes and caches on disk, the others load. One process: ``make()``."""
+    rank = rank_and_world()[0]
+    result = make() if rank == 0 else None
+    barrier()
+    return make() if rank != 0 else result
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -115,11 +159,14 @@ def shard(batch, rank: int, world_size: int):
     """This rank's part of a global batch: rows ``[rank * n, (rank + 1) * n)``, ``n = B / world_size``,
     of every tensor (along dim 0; 0-d tensors pass as they are) and of every list or range (its items
     are the rows: captions, indices, samples of different sizes); dicts, tuples and namedtuples are
-    fields, walked; anything else passes as it is. ``B`` must be a multiple of ``world_size``."""
+    fields, walked; anything else passes as it is. ``B`` must be a multiple of ``world_size``.
+    A batch with a ``shard(rank, world_size)`` method is cut by it (with one process, not at all)."""
     if world_size == 1:
         return batch
     if torch.is_tensor(batch):
         return batch if batch.ndim == 0 else _rows(batch, rank, world_size)
+    if callable(getattr(batch, "shard", None)):
+        return batch.shard(rank, world_size)
     if isinstance(batch, (list, range)):
         return _rows(batch, rank, world_size)
     if isinstance(batch, dict):

@@ -28,6 +28,18 @@ The training set is rendered from the world (:class:`VideoDataConfig`) or read f
 user's clips with ``.txt`` captions (:class:`sora_mini.train.clips.ClipFolderData`, each clip
 center-cropped to a size the model takes); a set with fewer tokens than a step repeats examples.
 
+On several processes (torchrun, :mod:`sora_mini.train.distributed`): every rank draws the same
+global batch of the step, exactly as one process does (same draws in the same order), and keeps
+its part, :meth:`VideoBatch.shard`: the examples ``r, r + N, r + 2N, ...`` of the draw, repacked
+into rows of their own, each with its own timestep, frame mask, caption (or the dropped one) and
+the noise one process drew for its tokens. Each rank's loss is the squared error summed over its
+generated tokens divided by the GLOBAL batch's count of them (``generated``, carried in the shard)
+and multiplied by N, so DDP's average of the N gradients is the one process's gradient of the
+global batch's mean. The two differ only by float rounding (the sums run in another order, and
+each example's attention runs in other rows); with one process nothing is cut and nothing changes.
+The loss calls ``model(packed, ...)`` (``VideoDiT.forward`` takes a PackedBatch), since DDP
+averages the gradients of calls through ``forward`` only.
+
 Captions are those of the world's grammar: detailed ones (every attribute, the re-captioned
 training set of DALL-E 3 / Sora) for ``detailed_share`` of the videos, short ones for the rest.
 Compositional hold-out: :func:`holdout_combos` names (colour, shape, motion) triples no training
@@ -47,6 +59,7 @@ from sora_mini.config import step_seed
 from sora_mini.diffusion.flow import FlowMatching, resolution_shift, timestep_shift
 from sora_mini.patches import PackedBatch, pack
 from sora_mini.patches.patchify import patchify
+from sora_mini.train.device import unwrap
 from sora_mini.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, render, sample_spec, spec_seed
 
 MASK_STRATEGIES = ("none", "head", "head_k", "tail_k", "head_tail", "interleaved", "single", "block")
@@ -350,9 +363,50 @@ def encode_captions(captions: list[str], text_encoder, *, progress: bool = True)
 # ----------------------------------------------------------------------------------------------
 # Batches
 # ----------------------------------------------------------------------------------------------
+class VideoBatch(dict):
+    """One step's batch (the keys of the module docstring), a dict that knows how to split itself
+    between the ranks of a DDP run (:func:`sora_mini.train.distributed.shard` calls :meth:`shard`)."""
+
+    def shard(self, rank: int, world_size: int) -> VideoBatch:
+        """Rank ``rank``'s part: the examples ``rank::world_size``, packed into their own rows of the
+        same length, with their rows of ``t``, ``text`` and ``text_mask`` and their tokens' ``given``
+        and ``noise`` (zeros at the new padding, which the loss leaves out). Adds ``generated`` (the
+        generated tokens of the whole batch) and ``shards`` (``world_size``) for the loss."""
+        packed: PackedBatch = self["packed"]
+        if packed.num_examples < world_size:
+            raise ValueError(f"the step's batch has {packed.num_examples} examples for {world_size} processes: "
+                             "raise tokens_per_step or use fewer processes")
+        mine = list(range(rank, packed.num_examples, world_size))
+        slots = packed.flat_index().split(packed.lengths)  # each example's slots in [S*L]
+        width = packed.tokens.shape[-1]
+        tokens, coords, given, noise = (v.reshape(-1, *v.shape[2:]) for v in
+                                        (packed.tokens, packed.coords, self["given"], self["noise"]))
+        part = pack([tokens[slots[i]] for i in mine], [coords[slots[i]] for i in mine], packed.max_len,
+                    patch_size=packed.patch_size)
+        where = part.flat_index()
+        part_given = torch.zeros(part.segment_ids.numel(), dtype=torch.bool, device=given.device)
+        part_given[where] = torch.cat([given[slots[i]] for i in mine])
+        part_noise = noise.new_zeros(part.segment_ids.numel(), width)
+        part_noise[where] = torch.cat([noise[slots[i]] for i in mine])
+        generated = int((packed.valid & ~self["given"]).sum())
+        return VideoBatch(packed=part, given=part_given.view(part.segment_ids.shape), t=self["t"][mine],
+                          noise=part_noise.view(part.tokens.shape), text=_rows(self["text"], mine),
+                          text_mask=_rows(self["text_mask"], mine), tokens=int(part.valid.sum()),
+                          generated=generated, shards=world_size, index=self["index"][mine],
+                          strategy=_rows(self["strategy"], mine), dropped=self["dropped"][mine])
+
+
+def _rows(values, index: list[int]):
+    """Rows ``index`` of a tensor or a list (captions); None stays None."""
+    if values is None:
+        return None
+    return values[index] if torch.is_tensor(values) else [values[i] for i in index]
+
+
 class VideoBatches:
-    """``batches(step) -> dict``: the packed training batch of ``step`` (see the module docstring),
-    the same for the same step, so a resumed run sees the batches an uninterrupted one would."""
+    """``batches(step) -> VideoBatch``: the packed training batch of ``step`` (see the module
+    docstring), the same for the same step, so a resumed run sees the batches an uninterrupted one
+    would."""
 
     def __init__(self, videos: LatentVideos, recipe: VideoRecipe, patch_size: tuple[int, int, int]):
         self.videos, self.recipe, self.patch_size = videos, recipe, tuple(patch_size)
@@ -380,7 +434,7 @@ class VideoBatches:
                 total += self.lengths[i]
         return chosen
 
-    def __call__(self, step: int) -> dict:
+    def __call__(self, step: int) -> VideoBatch:
         r = self.recipe
         gen = torch.Generator().manual_seed(step_seed(r.seed, step))
         idx = self.draw_examples(gen)
@@ -401,9 +455,9 @@ class VideoBatches:
         noise = torch.randn(packed.tokens.shape, generator=gen)
         drop = torch.rand(len(idx), generator=gen) < r.caption_dropout
         text, text_mask = self._text(idx, drop)
-        return {"packed": packed, "given": flat.view(packed.segment_ids.shape), "t": t, "noise": noise,
-                "text": text, "text_mask": text_mask, "tokens": int(packed.valid.sum()),
-                "index": torch.tensor(idx), "strategy": strategies, "dropped": drop}
+        return VideoBatch(packed=packed, given=flat.view(packed.segment_ids.shape), t=t, noise=noise,
+                          text=text, text_mask=text_mask, tokens=int(packed.valid.sum()),
+                          index=torch.tensor(idx), strategy=strategies, dropped=drop)
 
     def _text(self, idx: list[int], drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.videos
@@ -421,7 +475,10 @@ class VideoBatches:
 
 def packed_flow_loss(objective: FlowMatching) -> Callable:
     """``loss_fn(model, batch) -> (loss, metrics)`` for the Trainer: the velocity MSE over the
-    generated tokens of a :class:`VideoBatches` batch (given and padding tokens left out)."""
+    generated tokens of a :class:`VideoBatches` batch (given and padding tokens left out). On a
+    rank's shard (:meth:`VideoBatch.shard`), its squared errors over the whole batch's generated
+    tokens, times the ranks (see the module docstring). ``model(packed, t, x=, cond=, cond_given=,
+    text=, text_mask=)`` is called through its ``forward`` (a DDP wrapper averages those gradients)."""
 
     def loss_fn(model, batch):
         packed: PackedBatch = batch["packed"]
@@ -430,11 +487,14 @@ def packed_flow_loss(objective: FlowMatching) -> Callable:
         x0, noise, t, given = packed.tokens, batch["noise"], batch["t"], batch["given"]
         t_tok = t[packed.segment_ids.clamp(min=0)][..., None]  # [S, L, 1]
         x_t = (1 - t_tok) * x0 + t_tok * noise
-        pred = model.forward_packed(packed, t * objective.model_time_scale(model), x=x_t, cond=x0,
-                                    cond_given=given, text=batch["text"], text_mask=batch["text_mask"])
+        pred = model(packed, t * objective.model_time_scale(unwrap(model)), x=x_t, cond=x0, cond_given=given,
+                     text=batch["text"], text_mask=batch["text_mask"])
         target = objective.target(x0, noise)
         weight = (packed.valid & ~given).to(pred.dtype)[..., None]  # generated, real tokens
-        err = ((pred.float() - target.float()) ** 2 * weight).sum() / (weight.sum() * x0.shape[-1]).clamp(min=1)
+        # one process: its own count; a rank's shard: the whole batch's (times the ranks DDP averages over)
+        count = weight.new_tensor(batch["generated"]) if "generated" in batch else weight.sum()
+        sse = ((pred.float() - target.float()) ** 2 * weight).sum()
+        err = sse * batch.get("shards", 1) / (count * x0.shape[-1]).clamp(min=1)
         return err, {"tokens": float(batch["tokens"]), "given_share": float(given[packed.valid].float().mean())}
 
     return loss_fn
