@@ -5,6 +5,8 @@ evaluator, notebooks and benchmarks.
     sora-mini train --scale tiny                  # train (or resume) into runs/tiny/text_to_video-<hash>
     sora-mini train --scale tiny --data my_clips  # on a folder of clips + .txt captions
     sora-mini sample "a red circle moves right" --scale tiny --frames 9 --out red.gif
+    sora-mini sample "a red circle moves right" --mode i2v --image first.png      # also: extend,
+        # connect, edit, loop, inpaint, long (see `sora-mini sample --help`)
     sora-mini world --seed 3 --height 36 --width 64 --frames 16 --out clip.gif
     sora-mini evaluate clip.gif --caption "a red circle moves right"
     sora-mini export-world data/my_clips --count 20
@@ -20,6 +22,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from sora_mini.modes import MODES
 
 
 def _cmd_world(args) -> dict:
@@ -110,24 +114,34 @@ def _cmd_train(args) -> dict:
             "data_seconds": result["data_seconds"], "final_loss": result["final"].get("loss")}
 
 
+MODE_INFO = ("given_frames", "given_latent_frames", "direction", "overlap", "strength", "box", "seam",
+             "segments", "segment_starts")  # what `sample` adds to its JSON for a mode
+
+
 def _cmd_sample(args) -> dict:
     from sora_mini.config import resolve_device
     from sora_mini.pipeline import SoraMiniPipeline, resolve_pipeline_dir
-    from sora_mini.videoio import VIDEO_SUFFIXES, write_video
+    from sora_mini.videoio import VIDEO_SUFFIXES, read_video, write_video
 
     if Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--out {args.out}: the suffix picks the format; use one of {', '.join(VIDEO_SUFFIXES)}")
+    inputs = {name: read_video(path) for name, path in (("image", args.image), ("video", args.video),
+                                                         ("video2", args.video2)) if path is not None}
     folder = resolve_pipeline_dir(args.model or args.scale, run_root=args.run_root)
     pipe = SoraMiniPipeline.from_pretrained(folder, device=resolve_device(args.device))
-    out = pipe(args.prompt, height=args.height, width=args.width, num_frames=args.frames,
-               num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
-               negative_prompt=args.negative, seed=args.seed, extend=not args.no_extend)
+    out = pipe.generate(args.mode, args.prompt, **inputs, box=args.box, direction=args.direction,
+                        strength=args.strength, overlap=args.overlap, segments=args.segments,
+                        height=args.height, width=args.width, num_frames=args.frames,
+                        num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
+                        negative_prompt=args.negative, seed=args.seed, extend=not args.no_extend)
     write_video(args.out, out.video, fps=args.fps)
     i = out.info
-    return {"prompt": args.prompt, "used_prompt": i["used_prompts"][0],
-            "size": [i["num_frames"], i["height"], i["width"]], "seed": i["seed"], "sampler": i["sampler"],
-            "steps": i["steps"], "guidance": i["guidance_scale"], "seconds": i["seconds"], "out": str(args.out),
-            "model": str(folder)}
+    result = {"prompt": args.prompt, "used_prompt": i["used_prompts"][0],
+              "size": [int(out.video.shape[0]), i["height"], i["width"]], "seed": i["seed"],
+              "sampler": i["sampler"], "steps": i["steps"], "guidance": i["guidance_scale"],
+              "seconds": i["seconds"], "out": str(args.out), "model": str(folder), "mode": args.mode}
+    result.update({k: i[k] for k in MODE_INFO if k in i})
+    return result
 
 
 def _cmd_plan(args) -> dict | None:
@@ -254,6 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="sample.gif", help="output file: .gif, .mp4 or .npz (default sample.gif)")
     g.add_argument("--fps", type=float, default=8)
     g.add_argument("--device", default="auto")
+    m = g.add_argument_group("prompting modes (sora_mini.modes; an input is center-cropped to a size the model takes)")
+    m.add_argument("--mode", default="t2v", choices=list(MODES), help="what to generate (default t2v): "
+                   + "; ".join(f"{k}: {v[1]}" for k, v in MODES.items()))
+    m.add_argument("--image", help="i2v: the first frame (png, jpg, ... or a one-frame clip)")
+    m.add_argument("--video", help="extend / connect / edit / inpaint: the input clip (gif, mp4, npz)")
+    m.add_argument("--video2", help="connect: the clip to end on")
+    m.add_argument("--direction", choices=["forward", "backward"], help="extend: in which direction (default forward)")
+    m.add_argument("--strength", type=float, help="edit: noise level in [0, 1] (0 = the input, 1 = from noise)")
+    m.add_argument("--box", type=int, nargs=4, metavar=("Y0", "X0", "Y1", "X1"),
+                   help="inpaint: the box to regenerate, pixels of the input (Y1, X1 exclusive)")
+    m.add_argument("--segments", type=int, help="long: how many clips (default 3)")
+    m.add_argument("--overlap", type=int, help="extend / connect / loop / long: latent frames of context per side")
     g.set_defaults(func=_cmd_sample)
 
     n = sub.add_parser("plan", help="tokens, parameters, FLOPs, memory and wall time of a training, "

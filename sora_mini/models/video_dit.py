@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from sora_mini.diffusion.objective import DIT_TIMESTEP_MAX, check_model_timesteps
@@ -126,13 +127,14 @@ class VideoDiT(PretrainedMixin, nn.Module):
         return self.forward_video(x, t, **kwargs)
 
     def forward_video(self, x: torch.Tensor, t: torch.Tensor, *, cond: torch.Tensor | None = None,
-                      cond_frames: torch.Tensor | None = None, text: torch.Tensor | None = None,
-                      text_mask: torch.Tensor | None = None) -> torch.Tensor:
+                      cond_frames: torch.Tensor | None = None, cond_mask: torch.Tensor | None = None,
+                      text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Predict for a batch of equal-size videos.
 
         Shapes: x [B, C, T, H, W]; t [B] or [B, T] (per frame); cond [B, C, T, H, W] clean latents
-        read only at cond_frames [B, T] bool (True = a given clean frame); text [B, Lt, text_dim],
-        text_mask [B, Lt] bool -> [B, C_out, T, H, W].
+        read only at cond_frames [B, T] bool (True = a given clean frame) or, per position (spatial
+        inpainting, as ``forward_packed``'s cond_given), at cond_mask [B, T, H, W] bool, whole
+        patches given or not; text [B, Lt, text_dim], text_mask [B, Lt] bool -> [B, C_out, T, H, W].
         """
         self._check_video(x, "x")
         B, _, T = x.shape[:3]
@@ -140,10 +142,18 @@ class VideoDiT(PretrainedMixin, nn.Module):
         tokens, coords = patchify(x, self.patch_size)  # [B, N, P], [N, 3]
         N, pt = tokens.shape[1], self.patch_size[0]
         ref = given = None
+        if cond_mask is not None:
+            if cond_frames is not None:
+                raise ValueError("pass cond_frames ([B, T], whole frames) or cond_mask ([B, T, H, W], per "
+                                 "position), not both")
+            cond_frames = self._check_cond_mask(cond_mask, x)  # [B, T, nh, nw] one flag per patch
         if cond_frames is not None or cond is not None:
             self._check_frame_cond(cond, cond_frames, x)
             ref = patchify(cond, self.patch_size)[0]  # [B, N, P]
-            given = cond_frames.to(torch.bool)[:, coords[:, 0] * pt]  # [B, N]
+            if cond_frames.ndim == 4:  # per patch (from cond_mask)
+                given = cond_frames[:, coords[:, 0] * pt, coords[:, 1], coords[:, 2]]  # [B, N]
+            else:
+                given = cond_frames.to(torch.bool)[:, coords[:, 0] * pt]  # [B, N]
         t = self._timesteps(t, x)
         t = t.expand(B) if t.ndim == 0 else t  # one number for the whole batch
         if t.shape not in ((B,), (B, T)):
@@ -291,7 +301,21 @@ class VideoDiT(PretrainedMixin, nn.Module):
         if cond.shape != x.shape:
             raise ValueError(f"cond has shape {list(cond.shape)} but x has {list(x.shape)}; they must match")
         B, T, pt = x.shape[0], x.shape[2], self.patch_size[0]
+        if cond_frames.ndim == 4:  # per patch, checked by _check_cond_mask
+            return
         if tuple(cond_frames.shape) != (B, T):
             raise ValueError(f"cond_frames must be [B, T] = [{B}, {T}] bool, got {list(cond_frames.shape)}")
         if pt > 1 and bool((cond_frames.view(B, T // pt, pt).float().std(-1, unbiased=False) > 0).any()):
             raise ValueError(f"condition frames must fill whole temporal patches of {pt} frames")
+
+    def _check_cond_mask(self, cond_mask, x) -> torch.Tensor:
+        """cond_mask [B, T, H, W] bool -> one flag per patch [B, T, H/ph, W/pw] (repeated over pt)."""
+        B, _, T, H, W = x.shape
+        pt, ph, pw = self.patch_size
+        if tuple(cond_mask.shape) != (B, T, H, W):
+            raise ValueError(f"cond_mask must be [B, T, H, W] = [{B}, {T}, {H}, {W}] bool (one flag per latent "
+                             f"position), got {list(cond_mask.shape)}")
+        blocks = rearrange(cond_mask.to(torch.bool), "b (t a) (h p) (w q) -> b t h w (a p q)", a=pt, p=ph, q=pw)
+        if bool((blocks.any(-1) != blocks.all(-1)).any()):
+            raise ValueError(f"cond_mask must give or withhold whole patches of {self.patch_size} latent positions")
+        return blocks[..., 0].repeat_interleave(pt, dim=1)  # [B, T, nh, nw]

@@ -15,6 +15,9 @@ patchify.latent_grid((H, W), T, spatial_factor, temporal_factor, patch) -> (nt, 
 patchify.pooled_latent(video [C, T, H, W], s, k) -> [C, 1+(T-1)/k, H/s, W/s]  (a stand-in latent)
 latent_frames(T, k) -> 1 + (T-1)//k, the causal rule (an error naming the nearest valid T);
     nearest_frame_counts(T, k), frames_fit(T, k)
+frames.latent_frame_of(i, k), frames.pixel_frames_of(j, k) -> range: pixel <-> latent frames;
+    latent_given(bool [T], k) -> bool [t] (a latent frame is given when all its pixel frames are),
+    pixel_given(bool [t], k) -> bool [T]; head_pixel_frames(n, k), tail_pixel_frames(n, k)
 
 pack_latents(latents: list of [C, t_i, h_i, w_i], patch, max_len, drop_rates=None, generator=None,
              sort=False, pad_to_longest=False)
@@ -64,6 +67,14 @@ from sora_mini.patches.dropping import (
     resolution_drop_rate,
     restore_tokens,
 )
+from sora_mini.patches.frames import (
+    head_pixel_frames,
+    latent_frame_of,
+    latent_given,
+    pixel_frames_of,
+    pixel_given,
+    tail_pixel_frames,
+)
 from sora_mini.patches.pack import PackedBatch, first_fit, pack, pack_latents, pad_to_max
 from sora_mini.patches.patchify import (
     frames_fit,
@@ -83,13 +94,18 @@ __all__ = [
     "first_fit",
     "frames_fit",
     "grid_coords",
+    "head_pixel_frames",
+    "latent_frame_of",
     "latent_frames",
+    "latent_given",
     "nearest_frame_counts",
     "pack",
     "pack_latents",
     "pad_to_max",
     "patch_grid",
     "patchify",
+    "pixel_frames_of",
+    "pixel_given",
     "random_drop_rates",
     "resolution_drop_rate",
     "restore_tokens",
@@ -98,5 +114,6 @@ __all__ = [
     "sincos_1d",
     "sincos_3d",
     "split_dims",
+    "tail_pixel_frames",
     "unpatchify",
 ]

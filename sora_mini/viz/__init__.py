@@ -1,7 +1,7 @@
 """Pictures: inline animated videos, frame strips, grids, and the package's own source in a notebook.
 
 The notebooks' own figures live in one module each (``world``, ``compression``, ``patches``,
-``diffusion``, ``backbones``, ``captions``), the error-bar helpers in ``sora_mini.evaluate.intervals``; every name is importable
+``diffusion``, ``backbones``, ``captions``, ``modes``), the error-bar helpers in ``sora_mini.evaluate.intervals``; every name is importable
 from ``sora_mini.viz``.
 
 Everything here returns objects (HTML, matplotlib figures, numpy arrays) rather than drawing as a
@@ -50,6 +50,7 @@ from sora_mini.viz.diffusion import (
     plot_visited_times,
     point_cloud_grid,
 )
+from sora_mini.viz.modes import default_masks, plot_conditioning_masks
 from sora_mini.viz.patches import (
     draw_patches,
     plot_attention_mask,
@@ -89,6 +90,7 @@ __all__ = [
     "LISTING_METADATA",
     "VideoHTML",
     "batch_markdown",
+    "default_masks",
     "draw_patches",
     "follow_training",
     "frame_dependence",
@@ -101,6 +103,7 @@ __all__ = [
     "plot_attention_mask",
     "plot_attribute_bars",
     "plot_code_usage",
+    "plot_conditioning_masks",
     "plot_credibility",
     "plot_embedding_space",
     "plot_frame_conditioning_routes",
