@@ -11,8 +11,8 @@ from sora_mini.pipeline import (
     SoraMiniPipeline,
     get_pipeline,
     resolve_pipeline_dir,
-    trained_dir,
     train_pipeline,
+    trained_dir,
 )
 
 
@@ -55,14 +55,14 @@ def test_save_and_load_round_trip(tiny_pipeline_dir, tmp_path):
     again = SoraMiniPipeline.from_pretrained(tmp_path / "copy")
     for p, q in zip(pipe.transformer.state_dict().values(), again.transformer.state_dict().values()):
         assert torch.equal(p, q)
-    kw = dict(num_frames=5, num_inference_steps=2, seed=3)
+    kw = {"num_frames": 5, "num_inference_steps": 2, "seed": 3}
     assert np.array_equal(pipe("a red circle", **kw).video, again("a red circle", **kw).video)
 
 
 def test_missing_or_foreign_folders_are_clear_errors(tmp_path, tiny_pipeline_dir, monkeypatch):
     with pytest.raises(FileNotFoundError, match="holds no pipeline"):
         SoraMiniPipeline.from_pretrained(tmp_path)
-    import sora_mini.pipeline as pipeline
+    from sora_mini import pipeline
 
     monkeypatch.setattr(pipeline, "shipped_dir", lambda scale: tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="sora-mini train --scale tiny"):
