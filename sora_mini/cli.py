@@ -98,7 +98,8 @@ def _cmd_train(args) -> dict:
     from sora_mini.pipeline import train_pipeline, trained_dir
 
     options = {"run_root": args.run_root, "data_folder": args.data,
-               **({"steps": args.steps} if args.steps is not None else {})}
+               **({"steps": args.steps} if args.steps is not None else {}),
+               **({"minutes": args.minutes} if args.minutes is not None else {})}
     folder = trained_dir(args.scale, **options)
     has_checkpoint = checkpoint_exists(folder / TRAINER_NAME)
     if args.resume and not (has_checkpoint or is_trained(folder)):
@@ -246,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--restart", action="store_true", help="delete this training's folder and start over")
     t.add_argument("--run-root", default="runs")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
-    t.add_argument("--steps", type=int, help="optimiser steps (default: the scale's; a new folder)")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="optimiser steps (default: the scale's; a new folder)")
+    budget.add_argument("--minutes", type=float, help="train for this many minutes instead: the steps that "
+                                                      "fit are predicted from the first steps' rate (a new folder)")
     t.set_defaults(func=_cmd_train)
 
     g = sub.add_parser("sample", help="generate a video from a prompt with a trained pipeline; prints JSON")

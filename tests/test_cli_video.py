@@ -61,6 +61,13 @@ def test_train_again_finds_it_trained_and_resume_is_accepted(trained, run_root):
     assert again["final_loss"] == trained["final_loss"]
 
 
+def test_train_for_minutes_predicts_its_steps(run_root):
+    out = run_cli(["train", "--scale", "tiny", "--run-root", str(run_root), "--minutes", "0.05", "--device", "cpu"])
+    assert out["folder"] != str(trained_dir("tiny", run_root=run_root))  # another budget, another folder
+    assert 5 <= out["steps"] and out["train_seconds"] < 60
+    assert training_info(out["folder"])["trainer"]["minutes"] == 0.05
+
+
 def test_resume_without_a_checkpoint_exits_2(run_root, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["train", "--scale", "tiny", "--run-root", str(run_root), "--resume", "--steps", "3"])
