@@ -17,6 +17,9 @@ per-scale presets (never in ``sora_mini.config``), a ``run`` and a summary.
 ``sampling_sweeps``     notebook 07: the trained pipeline's sampler x steps against adherence and
                          time, guidance against adherence and diversity
                          (``sweep_config(scale)``, ``load_or_run_sweep(kind, pipe_folder, scale)``).
+``prompting_modes``     notebook 08: every prompting mode on world inputs, each against its target
+                        (``modes_config(scale)``, ``load_or_run(pipe_folder, scale)``, ``summary``,
+                        ``edit_curve``: SDEdit's faithfulness against adherence).
 
 Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **options)`` like
 ``sora_mini.artifacts.get_autoencoder`` and keep each whole config in its own folder.

@@ -60,6 +60,7 @@ from sora_mini.viz.patches import (
     plot_rope_angles,
     plot_sincos_similarity,
 )
+from sora_mini.viz.prompting import modes_markdown, plot_edit_tradeoff, plot_frame_steps
 from sora_mini.viz.sampling import (
     plot_guidance_sweep,
     plot_step_sweep,
@@ -98,6 +99,7 @@ __all__ = [
     "listing_outputs",
     "mean_std",
     "missing_listings",
+    "modes_markdown",
     "pca_2d",
     "plot_ablation_losses",
     "plot_attention_mask",
@@ -105,9 +107,11 @@ __all__ = [
     "plot_code_usage",
     "plot_conditioning_masks",
     "plot_credibility",
+    "plot_edit_tradeoff",
     "plot_embedding_space",
     "plot_frame_conditioning_routes",
     "plot_frame_dependence",
+    "plot_frame_steps",
     "plot_frames",
     "plot_guidance",
     "plot_guidance_sweep",
