@@ -37,6 +37,7 @@ def test_rows_and_summary_from_evaluator_results():
     good = {"adherence": {"attributes": {"color": 1.0, "shape": 1.0, "direction": 1.0, "size": None}},
             "framing": {"score": 1.0}}
     bad = {"adherence": {"attributes": {"color": 1.0, "shape": 0.0, "direction": 1.0}}, "framing": {"score": 0.5}}
+    unscored = {"adherence": {"attributes": {"color": 0.0}}, "framing": {"score": None}}
     rows = [score_row(prompt, 0, good), score_row(prompt, 1, bad)]
     assert rows[0]["all_three"] == 1.0 and rows[1]["all_three"] == 0.0
     assert "size" not in rows[0]["attributes"]
@@ -44,6 +45,8 @@ def test_rows_and_summary_from_evaluator_results():
     assert table[("all", "shape")]["mean"] == 0.5 and table[("all", "shape")]["n"] == 2
     assert table[("1:1", "framing")]["mean"] == 0.75
     assert table[("all", "all_three")]["low"] < 0.5 < table[("all", "all_three")]["high"]
+    with_unscored = {(t["aspect"], t["attribute"]): t for t in summarize([*rows, score_row(prompt, 2, unscored)])}
+    assert with_unscored[("all", "framing")]["n"] == 2 and with_unscored[("all", "color")]["n"] == 3
 
 
 def test_runs_on_the_tiny_pipeline_and_caches(tiny_pipeline_dir, tmp_path):

@@ -129,12 +129,11 @@ def summarize(rows: list[dict]) -> list[dict]:
         for aspect in ["all", *sorted({r["aspect"] for r in sub})] if group == "one_object" else ["all"]:
             part = sub if aspect == "all" else [r for r in sub if r["aspect"] == aspect]
             values: dict = {}
-            for r in part:
-                for k, v in r["attributes"].items():
-                    values.setdefault(k, []).append(v)
-                values.setdefault("framing", []).append(r["framing"])
-                if "all_three" in r:
-                    values.setdefault("all_three", []).append(r["all_three"])
+            for r in part:  # a score the evaluator could not give (None) is left out of its mean
+                scores = {**r["attributes"], "framing": r["framing"], "all_three": r.get("all_three")}
+                for k, v in scores.items():
+                    if v is not None:
+                        values.setdefault(k, []).append(v)
             for attr, vals in values.items():
                 mean, n = float(np.mean(vals)), len(vals)
                 lo, hi = wilson_interval(mean * n, n)
