@@ -188,11 +188,16 @@ def run_request(pipe, req: SampleRequest, on_step=None) -> SampleResult:
 # ----------------------------------------------------------------------------------------------
 # Showing and keeping a result
 # ----------------------------------------------------------------------------------------------
+def shown_scale(video: np.ndarray) -> int:
+    """The upscaling that makes the longer side of a video [T, H, W, 3] about 256 px on screen."""
+    return max(1, SHOWN_PIXELS // max(video.shape[1:3]))
+
+
 def result_gif(video: np.ndarray) -> bytes:
-    """The animation on screen: GIF bytes, upscaled (nearest) so its longer side is about 256 px."""
+    """The animation on screen: GIF bytes, upscaled (nearest) by :func:`shown_scale`."""
     from sora_mini.viz import upscale
 
-    return gif_bytes(upscale(video, max(1, SHOWN_PIXELS // max(video.shape[1:3]))), fps=FPS)
+    return gif_bytes(upscale(video, shown_scale(video)), fps=FPS)
 
 
 def _score(value) -> str:
@@ -327,7 +332,7 @@ class Sampler:
         self.message = W.HTML("press Generate: nothing runs before")
         self.animation = W.Image(format="gif", layout=W.Layout(display="none"))
         self.animation.add_class("sora-mini-result")
-        self.reading = W.HTML("", layout=W.Layout(max_width="420px", margin="0 0 0 12px"))
+        self.reading = W.HTML("", layout=W.Layout(width="360px", margin="0 0 0 12px"))
         self.reading.add_class("sora-mini-result-reading")
         self.save_format = W.Dropdown(options=["gif", "mp4"], value="gif", description="save as", **wide)
         self.save_button = W.Button(description="Save", icon="save", disabled=True)
@@ -392,7 +397,10 @@ class Sampler:
             self.generate_button.disabled = False
         self.result = result
         self.animation.value = result_gif(result.video)
-        self.animation.layout.display = ""
+        self.animation.layout.display, self.animation.layout.flex = "", "none"
+        scale = shown_scale(result.video)
+        layout = self.animation.layout
+        layout.width, layout.height = (f"{n * scale}px" for n in result.video.shape[2:0:-1])  # W, H: not stretched
         self.reading.value = reading_html(result)
         self.progress.value, self.progress.bar_style = self.progress.max, "success"
         self.save_button.disabled = False

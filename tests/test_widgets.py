@@ -72,6 +72,7 @@ def test_generate_shows_the_animation_and_the_reading(sampler, pipe):
     assert video.shape == (9, 32, 56, 3)
     assert sampler.animation.value[:4] == b"GIF8" and sampler.animation.layout.display == ""
     assert gif_shape(sampler.animation.value) == (9, 32 * 4, 56 * 4, 3)  # upscaled 4x to about 256 px
+    assert (sampler.animation.layout.width, sampler.animation.layout.height) == ("224px", "128px")  # not stretched
     assert "the evaluator reads" in sampler.reading.value and "adherence (overall)" in sampler.reading.value
     assert "a red circle moves right" in sampler.reading.value
     assert "sora-mini-done" in sampler.message.value and not sampler.save_button.disabled
