@@ -91,6 +91,7 @@ def _cmd_bench(args) -> None:
 def _cmd_train(args) -> dict:
     import time
 
+    from sora_mini.artifacts.stages import stage_chain
     from sora_mini.artifacts.store import TRAINER_NAME, training_info
     from sora_mini.artifacts.video import is_trained
     from sora_mini.checkpoint import checkpoint_exists
@@ -109,10 +110,14 @@ def _cmd_train(args) -> dict:
     status = "already trained" if is_trained(folder) and not args.restart else status
     t0 = time.perf_counter()
     folder = train_pipeline(args.scale, device=resolve_device(args.device), retrain=args.restart, **options)
-    result = training_info(folder)["result"]
-    return {"folder": str(folder), "status": status, "steps": result["steps"],
-            "seconds": round(time.perf_counter() - t0, 1), "train_seconds": result["train_seconds"],
-            "data_seconds": result["data_seconds"], "final_loss": result["final"].get("loss")}
+    results = [training_info(f)["result"] for f in stage_chain(folder)]  # the stages, first to last
+    stages = [{"folder": str(f), "steps": r["steps"], "train_seconds": r["train_seconds"]}
+              for f, r in zip(stage_chain(folder), results)]
+    return {"folder": str(folder), "status": status, "steps": sum(r["steps"] for r in results),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "train_seconds": round(sum(r["train_seconds"] for r in results), 1),
+            "data_seconds": round(sum(r["data_seconds"] for r in results), 1),
+            "final_loss": results[-1]["final"].get("loss"), "stages": stages}
 
 
 MODE_INFO = ("given_frames", "given_latent_frames", "direction", "overlap", "strength", "box", "seam",
@@ -166,23 +171,38 @@ def _si(n: float, unit: str = "") -> str:
 
 def format_plan(plan: dict) -> str:
     """The human-readable form of :func:`sora_mini.artifacts.plan.plan_training`'s dict."""
+    lines = [f"text-to-video training at scale {plan['scale']}", *_format_stage(plan, "stage 1" if "stage2" in plan
+                                                                               else "")]
+    if "stage2" in plan:
+        lines += _format_stage(plan["stage2"], "stage 2 (from stage 1's weights)")
+        lines.append(f"  FLOPs, both stages  {_si(plan['flops_total'])}")
+    if plan["seconds"] is not None:
+        s = plan["seconds"]
+        both = " for both stages" if "stage2" in plan else ""
+        lines += [f"  peak memory   ~{plan['peak_memory_bytes'] / 2**20:.0f} MiB",
+                  f"  wall time     ~{s['total']:.0f} s{both}, autoencoder {s['autoencoder']:.0f} s included"]
+    return "\n".join(lines)
+
+
+def _format_stage(plan: dict, name: str) -> list[str]:
     d, t = plan["data"], plan["tokens_per_example"]
     sizes = ", ".join(f"{h}x{w}" for h, w in d["sizes"])
-    lines = [f"text-to-video training at scale {plan['scale']} -> {plan['folder']}",
+    lines = [f"{name + ' ' if name else ''}-> {plan['folder']}",
              f"  data          {d['videos']} clips; sizes {sizes}; frames {', '.join(map(str, d['frames']))}",
              f"  tokens        per example min {t['min']}, mean {t['mean']:.1f}, max {t['max']}",
              (f"  per step      {plan['examples_per_step']:.1f} examples, {plan['tokens_per_step']:.0f} tokens "
               f"in {plan['rows_per_step']:.1f} rows of {plan['pack_length']}; {plan['steps']} steps"),
              f"  parameters    {_si(plan['parameters'])}",
-             f"  FLOPs         {_si(plan['flops_per_step'])} per step, {_si(plan['flops_total'])} in total"]
+             (f"  FLOPs         {_si(plan['flops_per_step'])} per step, "
+              f"{_si(plan['flops_per_step'] * plan['steps'])} in the stage")]
     if plan["seconds"] is not None:
         s, m = plan["seconds"], plan["memory"]
         mib = {k: m[k] / 2**20 for k in ("peak_rss_bytes", "latent_set_bytes")}
-        lines += [(f"  peak memory   ~{plan['peak_memory_bytes'] / 2**20:.0f} MiB: {mib['peak_rss_bytes']:.0f} MiB "
+        lines += [(f"  memory        ~{plan['peak_memory_bytes'] / 2**20:.0f} MiB: {mib['peak_rss_bytes']:.0f} MiB "
                    f"{m['method']} + the latent set {mib['latent_set_bytes']:.0f} MiB"),
-                  (f"  wall time     ~{s['total']:.0f} s: autoencoder {s['autoencoder']:.0f} s + data "
-                   f"{s['data']:.0f} s + training {s['train']:.0f} s ({s['step']:.3g} s a step, measured)")]
-    return "\n".join(lines)
+                  (f"  time          data {s['data']:.0f} s + training {s['train']:.0f} s "
+                   f"({s['step']:.3g} s a step, measured)")]
+    return lines
 
 
 STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker",
@@ -237,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--run-dir", default="runs")
     b.set_defaults(func=_cmd_bench)
 
-    t = sub.add_parser("train", help="train (or resume) the text-to-video pipeline of a scale; prints JSON")
+    t = sub.add_parser("train", help="train (or resume) the text-to-video pipeline of a scale, every stage of its recipe; prints JSON")
     t.add_argument("--scale", default="tiny")
     t.add_argument("--data", help="train on this folder of clips (.mp4/.gif/.npz + same-name .txt captions), "
                                   "each center-cropped to a size the model takes, instead of world renders")

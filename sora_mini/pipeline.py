@@ -300,9 +300,13 @@ def resolve_pipeline_dir(path_or_scale, *, run_root="runs") -> Path:
 
 def trained_dir(scale: str, *, run_root="runs", data_folder=None, **trainer_overrides) -> Path:
     """Where ``scale``'s recipe trains its pipeline: ``runs/<scale>/text_to_video-<hash>`` (the
-    options as in :func:`train_pipeline`; the defaults are the folder a scale name loads)."""
+    options as in :func:`train_pipeline`; the defaults are the folder a scale name loads). For a
+    two-stage preset (``cfg.train.finetune``, world data, no overrides) the last stage's folder."""
+    from sora_mini.artifacts.stages import has_stage_two, stage_dirs
     from sora_mini.artifacts.video import video_model_dir, video_training
 
+    if has_stage_two(scale, data_folder, trainer_overrides):
+        return stage_dirs(scale, run_root=run_root)[-1]
     training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
     return video_model_dir(training, run_root=run_root)
 
@@ -316,20 +320,26 @@ def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progre
     ``snapshot_every``: save the EMA transformer into ``snapshots/`` every n steps (default the
     scale's ``ckpt_every``; not part of the folder's hash, so a folder trained already keeps the
     snapshots it has: pass ``retrain=True`` for others). Under torchrun every process calls this
-    (DDP, see ``train_video_model``): rank 0 saves, and every rank returns once the pipeline is saved."""
+    (DDP, see ``train_video_model``): rank 0 saves, and every rank returns once the pipeline is saved.
+
+    A two-stage preset (``cfg.train.finetune``; world data, no ``trainer_overrides``) trains stage 1
+    into its folder, then stage 2 from it into another, and returns the last; ``retrain`` retrains both."""
+    from sora_mini.artifacts.stages import has_stage_two
     from sora_mini.artifacts.store import write_training_info
     from sora_mini.artifacts.video import train_video_model
     from sora_mini.train.distributed import barrier, process_group
 
+    stages = (1, 2) if has_stage_two(scale, data_folder, trainer_overrides) else (1,)
     with process_group(device) as info:
-        result = train_video_model(scale, run_root=run_root, device=info.device, progress=progress,
-                                   retrain=retrain, data_folder=data_folder, snapshot_every=snapshot_every,
-                                   **trainer_overrides)
-        if result.parts is not None:  # rank 0 of a run that trained
-            model, vae, text_encoder = result.parts
-            SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)
-            write_training_info(result.folder, result.training)
-        barrier()  # the other ranks return (and read training.json) once rank 0 has written it
+        for stage in stages:
+            result = train_video_model(scale, run_root=run_root, device=info.device, progress=progress,
+                                       retrain=retrain, data_folder=data_folder, snapshot_every=snapshot_every,
+                                       stage=stage, **trainer_overrides)
+            if result.parts is not None:  # rank 0 of a run that trained
+                model, vae, text_encoder = result.parts
+                SoraMiniPipeline(model, vae, text_encoder, training=result.training).save_pretrained(result.folder)
+                write_training_info(result.folder, result.training)
+            barrier()  # the other ranks go on (and read training.json) once rank 0 has written it
     return result.folder
 
 

@@ -150,6 +150,8 @@ class PretrainedMixin:
         config = cls.config_from_pretrained(directory)
         state = read_weights(directory)
         model = cls.build_from_pretrained(config, Path(directory))
+        if hasattr(model, "prepare_state"):  # a part with optional state (buffers set after training began)
+            model.prepare_state(state)
         load_state_strict(model, state, str(Path(directory) / WEIGHTS_NAME))
         return model.to(device).eval()
 

@@ -41,7 +41,7 @@ def run_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained(run_root):
-    """The JSON of a first `train --scale tiny` (the scale's own 50 steps)."""
+    """The JSON of a first `train --scale tiny` (the scale's own 50 steps, then stage 2's 20)."""
     return run_cli(["train", "--scale", "tiny", "--run-root", str(run_root), "--device", "cpu"])
 
 
@@ -51,7 +51,8 @@ def trained(run_root):
 def test_train_writes_the_pipeline_and_reports_it(trained, run_root):
     assert trained["folder"] == str(trained_dir("tiny", run_root=run_root))
     assert is_pipeline_dir(trained["folder"])
-    assert trained["status"] == "started" and trained["steps"] == 50
+    assert trained["status"] == "started" and trained["steps"] == 50 + 20  # stage 1, then stage 2
+    assert [st["steps"] for st in trained["stages"]] == [50, 20] and trained["stages"][-1]["folder"] == trained["folder"]
     assert trained["seconds"] > 0 and np.isfinite(trained["final_loss"])
 
 
@@ -121,13 +122,18 @@ def test_plan_json_before_anything_is_trained(tmp_path):
     assert 0 < t["min"] <= t["mean"] <= t["max"] <= plan["pack_length"]
     assert plan["tokens_per_step"] >= 1024 and plan["examples_per_step"] >= plan["tokens_per_step"] / t["max"]
     assert plan["parameters"] > 0 and plan["flops_per_step"] > 0
-    assert plan["flops_total"] == pytest.approx(plan["flops_per_step"] * plan["steps"])
-    s = plan["seconds"]
+    two = plan["stage2"]  # tiny has a second stage, as small does
+    assert two["data"]["frames"] == [9] and two["steps"] > 0 and two["folder"] != plan["folder"]
+    assert plan["flops_total"] == pytest.approx(plan["flops_per_step"] * plan["steps"]
+                                                + two["flops_per_step"] * two["steps"])
+    s, s2 = plan["seconds"], two["seconds"]
     assert s["step"] > 0 and s["data"] > 0 and s["autoencoder"] > 0  # nothing is trained or cached here
-    assert s["total"] == pytest.approx(s["train"] + s["data"] + s["autoencoder"])
+    assert s2["step"] > 0 and s2["data"] > 0 and s2["autoencoder"] == 0
+    assert s["total"] == pytest.approx(s["train"] + s["data"] + s["autoencoder"] + s2["train"] + s2["data"])
     assert plan["peak_memory_bytes"] > plan["memory"]["latent_set_bytes"] > 0
     assert not any(tmp_path.rglob("*.safetensors"))  # planning trains and writes nothing
-    assert "parameters" in cli.format_plan(plan)
+    text = cli.format_plan(plan)
+    assert "parameters" in text and "stage 2" in text
 
 
 # ----------------------------------------------------------------------------------------------

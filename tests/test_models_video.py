@@ -183,3 +183,38 @@ def test_bad_input_says_what_is_allowed():
         small("full", "film")
     with pytest.raises(ValueError, match="needs attention='full'"):
         small("factorized", "none", "joint")
+
+
+def test_caption_whitening_keeps_the_function_and_is_saved(tmp_path):
+    """set_whitening re-expresses the embedders' inputs (same outputs), whitened tokens have unit
+    covariance, and the buffers survive save/load; a model without them loads as before."""
+    from sora_mini.text.embedding import whitening
+
+    torch.manual_seed(0)
+    model = randomized(small(text_cond="cross_attn")).eval()
+    mix = torch.randn(8, 8)  # correlated, unequal directions: what whitening undoes
+    corpus = torch.randn(64, 10, 8) @ mix + 3.0
+    mask = torch.rand(64, 10) > 0.2
+    mean, matrix = whitening(corpus, mask)
+    white = (corpus[mask] - mean) @ matrix
+    assert torch.allclose(torch.cov(white.T), torch.eye(8), atol=1e-3)
+    x, t = torch.randn(2, 3, 3, 4, 4), torch.tensor([300.0, 700.0])
+    text, text_mask = corpus[:2], mask[:2]
+    with torch.no_grad():
+        before = model(x, t, text=text, text_mask=text_mask)
+        model.text_conditioner.set_whitening(mean, matrix)
+        after = model(x, t, text=text, text_mask=text_mask)
+    assert model.text_conditioner.whitened
+    assert torch.allclose(before, after, atol=1e-4) and before.abs().mean() > 1e-3
+    with pytest.raises(ValueError, match="whitened already"):
+        model.text_conditioner.set_whitening(mean, matrix)
+    model.save_pretrained(tmp_path / "white")
+    loaded = VideoDiT.from_pretrained(tmp_path / "white")
+    assert loaded.text_conditioner.whitened and torch.equal(loaded.text_conditioner.text_whitening, matrix)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x, t, text=text, text_mask=text_mask), after, atol=1e-6)
+    plain = small(text_cond="cross_attn")
+    plain.save_pretrained(tmp_path / "plain")
+    assert not VideoDiT.from_pretrained(tmp_path / "plain").text_conditioner.whitened
+    with pytest.raises(ValueError, match="at least 2"):
+        whitening(corpus[:1, :1], torch.ones(1, 1, dtype=torch.bool))

@@ -26,6 +26,45 @@ def test_trains_into_its_folder_and_loads_by_scale(tiny_pipeline_dir, tiny_run_r
     assert isinstance(pipe, SoraMiniPipeline)
 
 
+def ft_whiten() -> bool:
+    from sora_mini.config import get_config
+
+    return get_config("tiny").train.finetune.whiten_text
+
+
+def test_two_stages_the_second_from_the_first(tiny_pipeline_dir, tiny_run_root):
+    """tiny, like small, trains stage 2 from stage 1's EMA weights; the pipeline is stage 2's."""
+    from sora_mini.artifacts.stages import finetune_training, stage_dirs
+    from sora_mini.artifacts.store import training_info, training_log
+    from sora_mini.artifacts.video import initial_weights, train_video_model
+    from sora_mini.models.video_dit import VideoDiT
+
+    first, second = stage_dirs("tiny", run_root=tiny_run_root)
+    assert second == tiny_pipeline_dir != first
+    info = training_info(second)
+    assert info["result"]["init_from"] == first.name and training_info(first)["result"]["init_from"] is None
+    ft = finetune_training("tiny")
+    assert info["data"]["frames"] == list(ft.data.frames) and info["trainer"]["steps"] == ft.trainer.steps
+    assert [r["step"] for r in training_log(second)][-1] == ft.trainer.steps
+    # stage 2 starts from stage 1's weights: loaded, they are stage 1's exactly, and training moved them
+    model = VideoDiT(ft.model)
+    initial_weights(model, first)
+    start = VideoDiT.from_pretrained(first / "transformer").state_dict()
+    end = VideoDiT.from_pretrained(second / "transformer").state_dict()
+    assert all(torch.equal(model.state_dict()[k], start[k]) for k in start)
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+    # stage 2 whitens its caption tokens (the preset's whiten_text); stage 1 does not
+    assert info["result"]["whiten_text"] is ft_whiten() and training_info(first)["result"].get("whiten_text", False) is False
+    assert VideoDiT.from_pretrained(second / "transformer").text_conditioner.whitened
+    assert not VideoDiT.from_pretrained(first / "transformer").text_conditioner.whitened
+    # a foreign model is refused by name, and stage 2 needs the preset's recipe
+    with pytest.raises(ValueError, match="hidden_size"):
+        initial_weights(VideoDiT(ft.model, hidden_size=ft.model.hidden_size * 2), first)
+    with pytest.raises(ValueError, match="stage 2 is the preset's recipe"):
+        train_video_model("tiny", run_root=tiny_run_root, stage=2, steps=3)
+    assert trained_dir("tiny", run_root=tiny_run_root, steps=3) != second  # an override: one stage
+
+
 def test_same_seed_same_video_and_sizes(tiny_pipeline_dir):
     pipe = SoraMiniPipeline.from_pretrained(tiny_pipeline_dir)
     a = pipe("a red circle moves right", height=32, width=48, num_frames=5, num_inference_steps=3, seed=1)

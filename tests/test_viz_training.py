@@ -125,10 +125,34 @@ def test_snapshot_grid_has_a_cell_per_prompt_and_step():
     assert np.array_equal(cell[:, :8], samples[10][0, 0])
 
 
-def test_train_seconds_are_read_from_the_log():
-    from sora_mini.studies.prompt_suite import train_seconds_at
+def test_snapshots_of_every_stage_count_from_the_first(tmp_path):
+    from sora_mini.artifacts.stages import stage_chain, stage_snapshots
 
-    assert train_seconds_at(_log_rows(), [10, 15, 40]) == pytest.approx([2.0, 3.0, 8.0])
+    def stage(name, init_from, log, snaps):
+        folder = tmp_path / name
+        (folder / "training.json").parent.mkdir(parents=True)
+        (folder / "training.json").write_text(json.dumps({"result": {"init_from": init_from}}))
+        (folder / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log))
+        for step in snaps:
+            (folder / "snapshots" / f"step-{step:06d}").mkdir(parents=True)
+            (folder / "snapshots" / f"step-{step:06d}" / "model.safetensors").write_bytes(b"")
+        return folder
+
+    first = stage("text_to_video-a", None, _log_rows(), [10, 40])  # 40 steps, 8 s
+    second = stage("text_to_video-b", first.name, [{"step": 10, "elapsed_s": 4.0}, {"step": 20, "elapsed_s": 6.0}],
+                   [5, 20])
+    assert stage_chain(second) == [first, second] and stage_chain(first) == [first]
+    snaps = stage_snapshots(second)
+    assert [(s.step, s.stage) for s in snaps] == [(10, 1), (40, 1), (45, 2), (60, 2)]
+    assert [s.seconds for s in snaps] == pytest.approx([2.0, 8.0, 10.0, 14.0])
+    assert snaps[-1].folder == second / "snapshots" / "step-000020"
+    rows = [{"attribute": "color", "step": s.step, "train_seconds": s.seconds, "stage": s.stage, "mean": 0.5,
+             "low": 0.4, "high": 0.6, "n": 4} for s in snaps]
+    ax = plot_learning_curve(rows).axes[0]
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [pytest.approx(8.0 / 60)]
+    (first / "training.json").unlink()
+    with pytest.raises(FileNotFoundError, match="side by side"):
+        stage_chain(second)
 
 
 def test_learning_curve_scores_every_snapshot_and_caches(tiny_pipeline_dir, tiny_run_root, tmp_path, monkeypatch):

@@ -203,22 +203,44 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
                   device="cpu") -> dict:
     """The cost of training ``scale``'s text-to-video model (see the module docstring): a JSON-able
     dict of counts (tokens, parameters, FLOPs) and, with ``measure``, seconds and bytes (``None``
-    without). Nothing is trained or written."""
+    without). Nothing is trained or written. A two-stage preset (``cfg.train.finetune``) adds
+    ``"stage2"``, the same counts and times for its second stage, and its seconds to the totals
+    (``seconds.total``, ``flops_total``); the top-level counts are stage 1's."""
+    from sora_mini.artifacts.stages import finetune_training, stage_dirs
+
+    training = video_training(scale, run_root=run_root)
+    ae_dir = autoencoder_dir(training.scale, kind=AUTOENCODER_KIND, run_root=run_root)
+    timing = _measure_data_and_autoencoder(training, ae_dir, run_root=run_root, device=device) if measure else {}
+    plan = _stage_plan(training, video_model_dir(training, run_root=run_root), timing, measure=measure,
+                       device=device)
+    if measure:
+        plan["seconds"]["autoencoder"] = timing["autoencoder_seconds"]
+        plan["seconds"]["total"] += timing["autoencoder_seconds"]
+    if get_config(scale).train.finetune is None:
+        return plan
+    second = finetune_training(scale, run_root=run_root)
+    timing2 = _measure_data_and_autoencoder(second, ae_dir, run_root=run_root, device=device,
+                                            time_autoencoder=False) if measure else {}  # its clips' own rate
+    stage2 = _stage_plan(second, stage_dirs(scale, run_root=run_root)[-1], timing2, measure=measure, device=device)
+    plan["stage2"] = stage2
+    plan["flops_total"] += stage2["flops_total"]
+    if measure:
+        plan["seconds"]["total"] += stage2["seconds"]["total"]
+        plan["peak_memory_bytes"] = max(plan["peak_memory_bytes"], stage2["peak_memory_bytes"])
+    return plan
+
+
+def _stage_plan(training: VideoTraining, folder: Path, timing: dict, *, measure: bool, device) -> dict:
+    """One stage's counts and (``measure``) its step, training and data seconds and memory."""
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.train.video import VideoBatches, flops_per_token
 
-    training = video_training(scale, run_root=run_root)
     tokens = mix_tokens(training)
-    ae_dir = autoencoder_dir(training.scale, kind=AUTOENCODER_KIND, run_root=run_root)
-    plan = {"scale": training.scale, "folder": str(video_model_dir(training, run_root=run_root)),
-            "steps": training.trainer.steps,
+    plan = {"scale": training.scale, "folder": str(folder), "steps": training.trainer.steps,
             "data": {"videos": training.data.videos, "sizes": [list(s) for s in training.data.sizes],
                      "frames": list(training.data.frames)},
             "tokens_per_example": {"min": min(tokens), "mean": statistics.mean(tokens), "max": max(tokens)},
             "pack_length": training.recipe.pack_length}
-    timing = {}
-    if measure:
-        timing = _measure_data_and_autoencoder(training, ae_dir, run_root=run_root, device=device)
     text_length = timing.get("text_length", STAND_IN_TEXT)
     torch.manual_seed(training.recipe.seed)
     model = VideoDiT(training.model)
@@ -234,8 +256,7 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
     latent_bytes = latent_set_bytes(training, text_length)
     train_s = run["step_seconds"] * training.trainer.steps
     plan["seconds"] = {"step": run["step_seconds"], "train": train_s, "data": timing["data_seconds"],
-                       "autoencoder": timing["autoencoder_seconds"],
-                       "total": train_s + timing["data_seconds"] + timing["autoencoder_seconds"]}
+                       "autoencoder": 0.0, "total": train_s + timing["data_seconds"]}
     plan["memory"] = {"peak_rss_bytes": run["peak_rss_bytes"], "latent_set_bytes": latent_bytes,
                       "method": run["memory_method"]}
     if "peak_device_bytes" in run:
@@ -244,19 +265,25 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
     return plan
 
 
-def _measure_data_and_autoencoder(training: VideoTraining, ae_dir: Path, *, run_root, device) -> dict:
+def _data_seconds(training: VideoTraining, timing: dict, run_root) -> float:
+    """Seconds to render and encode ``training``'s clips at the measured rates (0 when cached)."""
+    if (latent_dir(training, run_root=run_root) / LATENTS_NAME).is_file():
+        return 0.0
+    return training.data.videos * (timing["clip_seconds"] + timing["caption_seconds"])
+
+
+def _measure_data_and_autoencoder(training: VideoTraining, ae_dir: Path, *, run_root, device,
+                                  time_autoencoder: bool = True) -> dict:
     """Data preparation seconds (0 when the latents are cached), the autoencoder's training seconds
-    (0 when it is trained) and the measured caption length."""
+    (0 when it is trained, or not asked for) and the measured caption length."""
     from sora_mini.artifacts.autoencoder import load_autoencoder
     from sora_mini.compression.autoencoder import VideoAutoencoder
     from sora_mini.text.frozen import FrozenMiniLM
 
     trained = is_complete(ae_dir)
-    autoencoder = load_autoencoder(ae_dir, device=device) if trained else \
+    model = load_autoencoder(ae_dir, device=device) if trained else \
         VideoAutoencoder(autoencoder_config(training.scale, AUTOENCODER_KIND)).to(device).eval()
-    rates = measure_data(training, autoencoder, FrozenMiniLM().to(device))
-    cached = (latent_dir(training, run_root=run_root) / LATENTS_NAME).is_file()
-    videos = training.data.videos
-    return {"data_seconds": 0.0 if cached else videos * (rates["clip_seconds"] + rates["caption_seconds"]),
-            "autoencoder_seconds": 0.0 if trained else measure_autoencoder_training(training, device=device),
-            "text_length": rates["text_length"]}
+    rates = measure_data(training, model, FrozenMiniLM().to(device))
+    return {**rates, "data_seconds": _data_seconds(training, rates, run_root),
+            "autoencoder_seconds": 0.0 if trained or not time_autoencoder else
+            measure_autoencoder_training(training, device=device)}

@@ -86,9 +86,23 @@ def video_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.Path
     return VideoTraining(cfg.name, data, recipe, model, trainer, ae)
 
 
-def video_model_dir(training: VideoTraining, *, run_root: str | os.PathLike = "runs") -> Path:
-    """``<run_root>/<scale>/text_to_video-<hash of the whole training>``."""
-    return part_dir(run_root, training.scale, "text_to_video", training)
+@dataclass(frozen=True)
+class InitFrom:
+    """Where a stage starts: the trained text-to-video folder of the stage before (its name), and
+    whether its caption tokens are whitened first (``TextConditioner.set_whitening``)."""
+
+    base: str
+    whiten_text: bool = False
+
+
+def video_model_dir(training: VideoTraining, *, run_root: str | os.PathLike = "runs",
+                    init_from: str | os.PathLike | None = None, whiten_text: bool = False) -> Path:
+    """``<run_root>/<scale>/text_to_video-<hash of the whole training>`` (and of the folder it
+    starts from and how, for a later stage)."""
+    if init_from is None:
+        return part_dir(run_root, training.scale, "text_to_video", training)
+    return part_dir(run_root, training.scale, "text_to_video", training,
+                    InitFrom(Path(init_from).name, whiten_text))
 
 
 def latent_dir(training: VideoTraining, *, run_root: str | os.PathLike = "runs") -> Path:
@@ -155,7 +169,7 @@ def is_trained(folder: str | os.PathLike) -> bool:
 def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
                       device="cpu", progress: bool = True, retrain: bool = False,
                       data_folder: str | os.PathLike | None = None, snapshot_every: int | None = None,
-                      **trainer_overrides) -> TrainedVideoModel:
+                      stage: int = 1, **trainer_overrides) -> TrainedVideoModel:
     """Train the text-to-video model of ``scale`` in its folder, resuming from the trainer's
     checkpoint there; trains the autoencoder first when it is missing (notebook 01's). The caller
     saves the parts and then the record ``training.json`` (``sora_mini.pipeline.train_pipeline``
@@ -167,12 +181,30 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     "cpu" or "cuda", each rank on ``cuda:LOCAL_RANK``): rank 0 trains the autoencoder and encodes
     the latent cache first, the others then load them; each rank trains on its part of every
     step's batch; rank 0 alone writes the log, checkpoints and snapshots, and only its result
-    holds the parts (the others' ``parts`` is None, as for a finished folder)."""
+    holds the parts (the others' ``parts`` is None, as for a finished folder).
+
+    ``stage=2``: the preset's second stage (:func:`finetune_training`), from the EMA weights of
+    stage 1's finished folder (a ``FileNotFoundError`` when it is not trained);
+    ``sora_mini.pipeline.train_pipeline`` runs the stages in order."""
+    from sora_mini.artifacts.stages import finetune_training, has_stage_two, stage_dirs
     from sora_mini.train.distributed import barrier, process_group
 
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    if stage == 2 and not has_stage_two(scale, data_folder, trainer_overrides):
+        raise ValueError("stage 2 is the preset's recipe: world data, no trainer overrides, and a scale whose "
+                         "cfg.train.finetune is set")
     with process_group(device) as info:
-        training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
-        folder = video_model_dir(training, run_root=run_root)
+        init_from, whiten = None, False
+        if stage == 1:
+            training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
+        else:
+            training = finetune_training(scale, run_root=run_root)
+            init_from, whiten = stage_dirs(scale, run_root=run_root)[0], get_config(scale).train.finetune.whiten_text
+            if not is_trained(init_from):
+                raise FileNotFoundError(f"stage 2 starts from stage 1's model in {init_from}, which is not "
+                                        "trained: train stage 1 first (train_pipeline runs both)")
+        folder = video_model_dir(training, run_root=run_root, init_from=init_from, whiten_text=whiten)
         if retrain and info.rank == 0:
             from sora_mini.artifacts.store import clear_part
 
@@ -181,11 +213,27 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
         if is_trained(folder):
             return TrainedVideoModel(folder, config_to_dict(training), None)
         return _train_in(folder, training, run_root=run_root, device=info.device, progress=progress,
-                         snapshot_every=snapshot_every)
+                         snapshot_every=snapshot_every, init_from=init_from, whiten_text=whiten)
+
+
+def initial_weights(model, init_from: Path) -> None:
+    """Load the EMA transformer of the trained folder ``init_from`` into ``model`` (same config, or
+    a ``ValueError`` naming the fields that differ)."""
+    from sora_mini.models.video_dit import VideoDiT
+
+    base = VideoDiT.from_pretrained(Path(init_from) / "transformer")
+    if base.config != model.config:
+        differ = [f.name for f in dataclasses.fields(model.config)
+                  if getattr(base.config, f.name) != getattr(model.config, f.name)]
+        raise ValueError(f"the model in {init_from} has another config ({', '.join(differ)} differ): "
+                         "a later stage must keep the model's shape")
+    model.prepare_state(base.state_dict())  # an earlier stage's caption whitening comes along
+    model.load_state_dict(base.state_dict())
 
 
 def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progress: bool,
-              snapshot_every: int | None) -> TrainedVideoModel:
+              snapshot_every: int | None, init_from: Path | None = None,
+              whiten_text: bool = False) -> TrainedVideoModel:
     """:func:`train_video_model`'s training in this process (one rank of several, or the only one)."""
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.text.frozen import FrozenMiniLM
@@ -207,6 +255,12 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
     data_seconds = time.perf_counter() - t0
     torch.manual_seed(training.recipe.seed)
     model = VideoDiT(training.model)
+    if init_from is not None:  # a later stage; a checkpoint in the folder (a resume) replaces these
+        initial_weights(model, init_from)
+    if whiten_text:  # from the stage's own captions, before the EMA copies the model
+        from sora_mini.text.embedding import whitening
+
+        model.text_conditioner.set_whitening(*whitening(videos.text, videos.text_mask))
     batches = VideoBatches(videos, training.recipe, training.model.patch_size)
     folder.mkdir(parents=True, exist_ok=True)
     flops = flops_per_token(model, training.recipe.pack_length)
@@ -221,6 +275,7 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
     seconds = time.perf_counter() - t0
     info = {"scale": training.scale, "steps": trainer.step, "train_seconds": round(seconds, 1),
             "data_seconds": round(data_seconds, 1), "videos": len(videos), "device": str(device),
-            "processes": trainer.world_size, "flops_per_token": flops, "final": history[-1] if history else {}}
+            "processes": trainer.world_size, "flops_per_token": flops, "final": history[-1] if history else {},
+            "init_from": None if init_from is None else Path(init_from).name, "whiten_text": whiten_text}
     parts = (trainer.eval_model(), autoencoder, text_encoder) if trainer.rank == 0 else None
     return TrainedVideoModel(folder, {**config_to_dict(training), "result": info}, parts)

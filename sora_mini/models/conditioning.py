@@ -169,12 +169,49 @@ class TextConditioner(nn.Module):
                                         nn.Linear(hidden_size, hidden_size))
         self.y_pool = nn.Sequential(nn.Linear(text_dim, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size))
 
+    @property
+    def whitened(self) -> bool:
+        """True when the caption tokens are whitened first (:meth:`set_whitening`)."""
+        return hasattr(self, "text_mean")
+
+    @torch.no_grad()
+    def set_whitening(self, mean: torch.Tensor, matrix: torch.Tensor) -> None:
+        """Whiten the caption tokens before the embedders, ``(text - mean) @ matrix``, and change the
+        embedders' first layers so that the function is unchanged (their inputs only are reexpressed).
+
+        Why: a frozen sentence encoder puts words a caption must tell apart close together (in
+        all-MiniLM-L6-v2, "left" and "right" are 0.7 of a typical token spread apart, "red" and
+        "blue" 1.9); in whitened coordinates every direction has unit variance over the training
+        captions, so a first-order optimiser moves the weak directions as fast as the strong ones
+        (whitening and gradient descent: LeCun et al. 1998, "Efficient BackProp"). ``mean``
+        [text_dim], ``matrix`` [text_dim, text_dim] invertible (``sora_mini.text.whitening``); saved
+        with the weights as buffers (``prepare_state`` registers them when a folder has them)."""
+        if self.whitened:
+            raise ValueError("the caption tokens are whitened already")
+        mean, matrix = mean.float(), matrix.float()
+        inverse = torch.linalg.inv(matrix)  # x = x_w @ inverse + mean
+        for first in (self.y_embedder[0], self.y_pool[0]):  # y = x A^T + b -> x_w (inverse A^T) + (mean A^T + b)
+            weight = first.weight.float()
+            first.bias.copy_(first.bias.float() + mean @ weight.T)
+            first.weight.copy_((inverse @ weight.T).T)
+        self.prepare_whitening()
+        self.text_mean.copy_(mean)
+        self.text_whitening.copy_(matrix)
+
+    def prepare_whitening(self) -> None:
+        """Register the (zero) whitening buffers, to be filled by ``set_whitening`` or a state dict."""
+        if not self.whitened:
+            self.register_buffer("text_mean", torch.zeros(self.text_dim))
+            self.register_buffer("text_whitening", torch.zeros(self.text_dim, self.text_dim))
+
     def forward(self, text: torch.Tensor, text_mask: torch.Tensor | None):
         if text.ndim != 3 or text.shape[-1] != self.text_dim:
             raise ValueError(f"text must be [batch, tokens, {self.text_dim}] (the model's text_dim), "
                              f"got {list(text.shape)}")
         if text_mask is None:
             text_mask = torch.ones(text.shape[:2], dtype=torch.bool, device=text.device)
+        if self.whitened:
+            text = (text - self.text_mean.to(text.dtype)) @ self.text_whitening.to(text.dtype)
         w = text_mask.to(text.dtype)[..., None]
         pooled = (text * w).sum(1) / w.sum(1).clamp(min=1)  # [B, text_dim]
         return self.y_embedder(text), self.y_pool(pooled), text_mask

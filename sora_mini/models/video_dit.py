@@ -117,6 +117,12 @@ class VideoDiT(PretrainedMixin, nn.Module):
     # ------------------------------------------------------------------------------------------
     # Plain batches
     # ------------------------------------------------------------------------------------------
+    def prepare_state(self, state: dict) -> None:
+        """Before loading ``state``: register the caption whitening buffers when it has them
+        (``TextConditioner.set_whitening``; a model trained without it has none)."""
+        if "text_conditioner.text_mean" in state and hasattr(self, "text_conditioner"):
+            self.text_conditioner.prepare_whitening()
+
     def forward(self, x: torch.Tensor | PackedBatch, t: torch.Tensor, /, **kwargs) -> torch.Tensor:
         """:meth:`forward_video` for a batch of videos ``x [B, C, T, H, W]``; :meth:`forward_packed`
         for a PackedBatch ``x`` (its noisy tokens are then the keyword ``x=``). One entry for both,

@@ -187,13 +187,6 @@ def curve_prompts(config: SuiteConfig, prompts: int, aspect: str = "1:1") -> lis
     return rows[:prompts]
 
 
-def train_seconds_at(log: list[dict], steps: list[int]) -> list[float]:
-    """Training seconds at each of ``steps``, read from the log rows' ``elapsed_s`` (interpolated
-    between logged steps, 0 at step 0)."""
-    logged = [(0, 0.0)] + [(r["step"], r["elapsed_s"]) for r in log if "elapsed_s" in r]
-    return [float(s) for s in np.interp(steps, [a for a, _ in logged], [b for _, b in logged])]
-
-
 @dataclass(frozen=True)
 class _Curve:
     """What a cached learning curve is keyed by: the training folder, its snapshots, the prompts."""
@@ -208,18 +201,20 @@ class _Curve:
 def learning_curve(folder, scale, *, run_root="runs", prompts: int | None = None, aspect: str = "1:1",
                    retrain: bool = False, progress: bool = True, device="cpu", **overrides) -> list[dict]:
     """Adherence per attribute against training time: the pipeline in ``folder`` with each of its
-    snapshots (``sora_mini.artifacts.video.snapshot_dirs``) as the transformer, on the first
+    snapshots (``sora_mini.artifacts.video.snapshot_dirs``) as the transformer, and those of the
+    stages it was trained from (``stage_chain``: steps and seconds counted from the first stage's
+    start, ``stage`` 1, 2, ...), on the first
     ``prompts`` held-out one-object prompts at ``aspect`` (``CURVE_PROMPTS`` by scale) with the
     suite's seeds, so every snapshot sees the same prompts and noise. Rows of :func:`summarize`
     (one per attribute, with its Wilson interval) plus ``step`` and ``train_seconds``; cached as
     ``<run_root>/<scale>/learning_curve-<hash>/rows.json`` (``retrain=True`` scores again)."""
-    from sora_mini.artifacts.store import part_dir, training_log
-    from sora_mini.artifacts.video import snapshot_dirs
+    from sora_mini.artifacts.stages import stage_snapshots
+    from sora_mini.artifacts.store import part_dir
     from sora_mini.checkpoint import atomic_write
     from sora_mini.models.video_dit import VideoDiT
     from sora_mini.pipeline import SoraMiniPipeline
 
-    snapshots = snapshot_dirs(folder)
+    snapshots = stage_snapshots(folder)
     if not snapshots:
         raise FileNotFoundError(f"{folder} has no snapshots/: train it with snapshot_every=n "
                                 "(sora_mini.pipeline.train_pipeline(..., snapshot_every=n, retrain=True))")
@@ -227,18 +222,18 @@ def learning_curve(folder, scale, *, run_root="runs", prompts: int | None = None
     name = getattr(scale, "name", scale)
     count = CURVE_PROMPTS.get(name, CURVE_PROMPTS["small"]) if prompts is None else prompts
     subset = curve_prompts(config, count, aspect)
-    steps = [step for step, _ in snapshots]
+    steps = [s.step for s in snapshots]
     key = _Curve(str(Path(folder).resolve()), tuple(steps), config, count, aspect)
     path = part_dir(run_root, name, "learning_curve", key) / "rows.json"
     if path.is_file() and not retrain:
         return json.loads(path.read_text())
     pipe = SoraMiniPipeline.from_pretrained(folder, device=device)
-    seconds = train_seconds_at(training_log(folder), steps)
     rows = []
-    for (step, snap), secs in zip(snapshots, seconds):
-        pipe.transformer = VideoDiT.from_pretrained(snap, device=device).eval()
+    for snap in snapshots:
+        pipe.transformer = VideoDiT.from_pretrained(snap.folder, device=device).eval()
         scored = run_suite(pipe, config, prompts=subset, progress=progress)
-        rows += [{**r, "step": step, "train_seconds": secs} for r in summarize(scored) if r["aspect"] == "all"]
+        rows += [{**r, "step": snap.step, "train_seconds": snap.seconds, "stage": snap.stage}
+                 for r in summarize(scored) if r["aspect"] == "all"]
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))

@@ -12,7 +12,7 @@ Bad prompts are refused or warned about with one clear message each (``sora_mini
 from sora_mini.text.captioner import CaptionerConfig, VideoCaptioner
 from sora_mini.text.clip import CLIPConfig, VideoTextCLIP, retrieval_recall
 from sora_mini.text.config import TEXT_PRESETS, TextConfig, get_text_config
-from sora_mini.text.embedding import TextEmbedding, TextEncoder, masked_mean
+from sora_mini.text.embedding import TextEmbedding, TextEncoder, masked_mean, whitening
 from sora_mini.text.encoders import TextEncoderConfig, TransformerTextEncoder
 from sora_mini.text.extend import extend_prompt, extend_spec
 from sora_mini.text.frozen import FrozenMiniLM, FrozenMiniLMConfig
@@ -25,4 +25,4 @@ __all__ = ["NULL_KINDS", "TEXT_PRESETS", "CLIPConfig", "CaptionerConfig", "Froze
            "FrozenMiniLMConfig", "NullCondition", "NullConditionConfig", "PromptError", "TextConfig",
            "TextEmbedding", "TextEncoder", "TextEncoderConfig", "TransformerTextEncoder", "VideoCaptioner",
            "VideoTextCLIP", "build_tokenizer", "check_prompts", "extend_prompt", "extend_spec",
-           "get_text_config", "load_tokenizer", "masked_mean", "retrieval_recall", "score_captions"]
+           "get_text_config", "load_tokenizer", "masked_mean", "retrieval_recall", "score_captions", "whitening"]

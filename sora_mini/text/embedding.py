@@ -64,3 +64,21 @@ class TextEncoder(Protocol):
     max_length: int
 
     def encode(self, prompts: list[str], *, allow_empty: bool = False) -> TextEmbedding: ...
+
+
+def whitening(tokens: torch.Tensor, mask: torch.Tensor, *, eps: float = 1e-3,
+              max_tokens: int = 200_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """ZCA whitening of caption token embeddings: ``(mean [D], matrix [D, D])`` with
+    ``(x - mean) @ matrix`` of unit covariance over the real tokens of ``tokens`` [N, L, D] (``mask``
+    [N, L] bool), directions of variance below ``eps`` x the largest one floored there (so noise
+    is not blown up). At most ``max_tokens`` tokens are used (evenly spaced)."""
+    real = tokens[mask].float()  # [n, D]
+    if real.shape[0] < 2:
+        raise ValueError(f"whitening needs at least 2 real tokens, got {real.shape[0]}")
+    if real.shape[0] > max_tokens:
+        real = real[torch.linspace(0, real.shape[0] - 1, max_tokens).long()]
+    mean = real.mean(0)
+    values, vectors = torch.linalg.eigh(torch.cov((real - mean).T.double()))
+    values = values.clamp(min=eps * float(values.max()))
+    matrix = (vectors * values.rsqrt()) @ vectors.T  # V diag(1 / sqrt(lambda)) V^T
+    return mean, matrix.float()

@@ -40,19 +40,15 @@ each example's attention runs in other rows); with one process nothing is cut an
 The loss calls ``model(packed, ...)`` (``VideoDiT.forward`` takes a PackedBatch), since DDP
 averages the gradients of calls through ``forward`` only.
 
-Captions are those of the world's grammar: detailed ones (every attribute, the re-captioned
-training set of DALL-E 3 / Sora) for ``detailed_share`` of the videos, short ones for the rest.
-Compositional hold-out: :func:`holdout_combos` names (colour, shape, motion) triples no training
-video shows on any object, so generating them measures composition, not recall.
+The training set itself (the scenes, their hold-out, captions and encoding into latents) is
+:mod:`sora_mini.train.video_data`; its names are importable from here too.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from sora_mini.config import step_seed
@@ -60,10 +56,21 @@ from sora_mini.diffusion.flow import FlowMatching, resolution_shift, timestep_sh
 from sora_mini.patches import PackedBatch, pack
 from sora_mini.patches.patchify import patchify
 from sora_mini.train.device import unwrap
-from sora_mini.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, render, sample_spec, spec_seed
+from sora_mini.train.video_data import (  # noqa: F401  the training set, re-exported for the recipe's users
+    DIRECTED,
+    LatentVideos,
+    VideoDataConfig,
+    caption_for,
+    combo_of,
+    encode_captions,
+    encode_latents,
+    encode_videos,
+    holdout_combos,
+    size_for,
+    training_specs,
+)
 
 MASK_STRATEGIES = ("none", "head", "head_k", "tail_k", "head_tail", "interleaved", "single", "block")
-DIRECTED = ("move", "turn")  # motions whose direction is part of the combination
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,25 +98,6 @@ class MaskRatios:
         """[p(none), p(head), ...] in ``MASK_STRATEGIES`` order."""
         rest = [getattr(self, k) for k in MASK_STRATEGIES[1:]]
         return [max(0.0, 1.0 - sum(rest)), *rest]
-
-
-@dataclass(frozen=True)
-class VideoDataConfig:
-    """The training set: ``videos`` world clips drawn from the mix of sizes and durations."""
-
-    videos: int = 512
-    sizes: tuple[tuple[int, int], ...] = ((32, 32), (32, 48), (48, 32))
-    frames: tuple[int, ...] = (1, 5, 9)
-    max_objects: int = 3
-    detailed_share: float = 0.8  # detailed captions (re-captioned); the rest short ones
-    holdout: int = 16  # (colour, shape, motion) combinations no training video shows
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.videos < 1:
-            raise ValueError(f"videos must be >= 1, got {self.videos}")
-        if not 0.0 <= self.detailed_share <= 1.0:
-            raise ValueError(f"detailed_share is a probability in [0, 1], got {self.detailed_share}")
 
 
 @dataclass(frozen=True)
@@ -150,42 +138,6 @@ def time_shift(grid: tuple[int, int, int], shift: str | float = "resolution") ->
 def flow_objective(recipe: VideoRecipe) -> FlowMatching:
     """The recipe's objective: rectified flow, logit-normal t (the shift is applied per example)."""
     return FlowMatching("logit_normal", logit_mean=recipe.logit_mean, logit_std=recipe.logit_std)
-
-
-# ----------------------------------------------------------------------------------------------
-# The compositional hold-out
-# ----------------------------------------------------------------------------------------------
-def combo_of(obj) -> tuple[str, str, str]:
-    """(colour, shape, motion word) of an object: the motion word is its direction for movers."""
-    motion = obj.direction if obj.motion in DIRECTED and obj.direction else obj.motion
-    return obj.color, obj.shape, motion
-
-
-def holdout_combos(n: int, seed: int = 0) -> frozenset[tuple[str, str, str]]:
-    """``n`` (colour, shape, motion word) triples held out of training, every colour, shape and
-    motion still seen on its own (at most one held-out triple per (colour, shape) pair). Motion
-    words: the eight directions (of ``move``) and the other motions but ``turn``."""
-    words = [*DIRECTIONS, *[m for m in MOTIONS if m not in DIRECTED]]
-    pairs = [(c, s) for c in COLORS for s in SHAPES]
-    rng = random.Random(f"holdout/{seed}")
-    rng.shuffle(pairs)
-    if n > len(pairs):
-        raise ValueError(f"at most {len(pairs)} combinations can be held out, got {n}")
-    return frozenset((c, s, words[(i * 5 + rng.randrange(len(words))) % len(words)])
-                     for i, (c, s) in enumerate(pairs[:n]))
-
-
-def training_specs(data: VideoDataConfig) -> list:
-    """The ``data.videos`` training scenes: world scenes with no held-out combination on any object
-    (a scene that shows one is replaced by the next seed's)."""
-    held = holdout_combos(data.holdout, data.seed)
-    specs, k = [], 0
-    while len(specs) < data.videos:
-        spec = sample_spec(spec_seed(data.seed, k), max_objects=data.max_objects)
-        k += 1
-        if not any(combo_of(o) in held for o in spec.objects):
-            specs.append(spec)
-    return specs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,127 +189,6 @@ def draw_strategy(ratios: MaskRatios, is_image: bool, gen: torch.Generator) -> s
         probs = probs * keep
         probs[0] = max(float(probs[0]), 1e-9)
     return MASK_STRATEGIES[int(torch.multinomial(probs / probs.sum(), 1, generator=gen))]
-
-
-# ----------------------------------------------------------------------------------------------
-# The latent training set
-# ----------------------------------------------------------------------------------------------
-@dataclass
-class LatentVideos:
-    """Encoded training clips and their captions.
-
-    latents: list of [C, t, h, w] (bf16); captions: list of str; text [N, Lt, D] (bf16) and
-    text_mask [N, Lt] bool: each caption's token embeddings; null_text [1, Ln, D] / null_mask: the
-    empty caption's (the null condition of guidance); sizes: list of (T, H, W) pixel sizes.
-    """
-
-    latents: list
-    captions: list
-    text: torch.Tensor
-    text_mask: torch.Tensor
-    null_text: torch.Tensor
-    null_mask: torch.Tensor
-    sizes: list
-
-    def __len__(self) -> int:
-        return len(self.latents)
-
-    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        """(tensors, metadata) for ``safetensors`` + JSON."""
-        tensors = {f"latent/{i}": z.contiguous() for i, z in enumerate(self.latents)}
-        tensors.update(text=self.text, text_mask=self.text_mask, null_text=self.null_text,
-                       null_mask=self.null_mask)
-        return tensors, {"captions": self.captions, "sizes": [list(s) for s in self.sizes]}
-
-    @classmethod
-    def from_state(cls, tensors: dict, meta: dict) -> LatentVideos:
-        n = len(meta["captions"])
-        return cls([tensors[f"latent/{i}"] for i in range(n)], list(meta["captions"]), tensors["text"],
-                   tensors["text_mask"], tensors["null_text"], tensors["null_mask"],
-                   [tuple(s) for s in meta["sizes"]])
-
-
-def caption_for(spec, index: int, data: VideoDataConfig) -> str:
-    """The training caption of scene ``index``: detailed with probability ``detailed_share``."""
-    from sora_mini.world.captions import detailed_caption, short_caption
-
-    rng = random.Random(f"{data.seed}/{index}/caption")
-    return detailed_caption(spec) if rng.random() < data.detailed_share else short_caption(spec)
-
-
-def size_for(index: int, data: VideoDataConfig) -> tuple[int, int, int]:
-    """(T, H, W) of training clip ``index``, drawn from the mix."""
-    rng = random.Random(f"{data.seed}/{index}/size")
-    h, w = rng.choice(data.sizes)
-    return rng.choice(data.frames), h, w
-
-
-@torch.no_grad()
-def encode_videos(data, autoencoder, text_encoder, *, batch: int = 64, progress: bool = True) -> LatentVideos:
-    """The training set of ``data`` encoded: world clips rendered (a :class:`VideoDataConfig`) or a
-    folder's clips read and center-cropped (a :class:`sora_mini.train.clips.ClipFolderData`), then
-    encoded with ``autoencoder`` (scaled latents), their captions with ``text_encoder``
-    (``encode(prompts) -> TextEmbedding``)."""
-    from sora_mini.train.clips import ClipFolderData, folder_clips
-
-    if isinstance(data, ClipFolderData):
-        clips, captions = folder_clips(data)
-        sizes = [tuple(c.shape[:3]) for c in clips]
-
-        def load(i: int, size) -> np.ndarray:
-            return clips[i]
-    else:
-        specs = training_specs(data)
-        sizes = [size_for(i, data) for i in range(data.videos)]
-        captions = [caption_for(s, i, data) for i, s in enumerate(specs)]
-
-        def load(i: int, size) -> np.ndarray:
-            t, h, w = size
-            return render(specs[i], h, w, t)[0]
-    latents = encode_latents(load, sizes, autoencoder, batch=batch, progress=progress)
-    return LatentVideos(latents, captions, *encode_captions(captions, text_encoder, progress=progress), sizes)
-
-
-def encode_latents(load: Callable, sizes: list, autoencoder, *, batch: int = 64, progress: bool = True) -> list:
-    """Latents [C, t, h, w] (bf16, CPU) of clips ``load(i, (T, H, W)) -> uint8 [T, H, W, 3]``, encoded
-    in batches of one size."""
-    from tqdm.auto import tqdm
-
-    from sora_mini.convert import video_to_model
-
-    device = next(autoencoder.parameters()).device
-    latents: list = [None] * len(sizes)
-    buckets: dict = {}
-    for i, size in enumerate(sizes):
-        buckets.setdefault(tuple(size), []).append(i)
-    bar = tqdm(total=len(sizes), desc="render + encode", disable=not progress, leave=False)
-    for size, idx in buckets.items():
-        for start in range(0, len(idx), batch):
-            chunk = idx[start:start + batch]
-            videos = video_to_model(np.stack([load(i, size) for i in chunk])).to(device)
-            z = autoencoder.encode(videos).to(torch.bfloat16).cpu()  # [b, C, t', h', w']
-            for j, i in enumerate(chunk):
-                latents[i] = z[j].clone()
-            bar.update(len(chunk))
-    bar.close()
-    return latents
-
-
-def encode_captions(captions: list[str], text_encoder, *, progress: bool = True) -> tuple[torch.Tensor, ...]:
-    """(text [N, Lt, D] bf16, text_mask [N, Lt], null_text [1, Ln, D] bf16, null_mask [1, Ln]): the
-    captions' token embeddings padded to one length, and the empty caption's."""
-    from tqdm.auto import tqdm
-
-    texts, masks = [], []
-    for start in tqdm(range(0, len(captions), 256), desc="encode captions", disable=not progress, leave=False):
-        emb = text_encoder.encode(captions[start:start + 256])
-        texts.append(emb.tokens.to(torch.bfloat16).cpu())
-        masks.append(emb.mask.cpu())
-    length = max(x.shape[1] for x in texts)
-    text = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, length - x.shape[1])) for x in texts])
-    mask = torch.cat([torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks])
-    null = text_encoder.encode([""], allow_empty=True)
-    return text, mask, null.tokens.to(torch.bfloat16).cpu(), null.mask.cpu()
 
 
 # ----------------------------------------------------------------------------------------------

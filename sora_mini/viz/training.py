@@ -4,6 +4,8 @@ throughput, samples of the training's snapshots side by side, and adherence agai
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
 
 import numpy as np
@@ -125,10 +127,16 @@ def plot_time_shift(grids, recipe, draws: int = 20000, seed: int = 0):
 # The run
 # ----------------------------------------------------------------------------------------------
 def plot_loss_curve(rows: list[dict], title: str = ""):
-    """Loss and learning rate against step from the training log's rows (``training_log``)."""
+    """Loss and learning rate against step from the training log's rows (``training_log``, or
+    ``staged_log`` for several stages: a dotted line where each later stage begins)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.4))
+    for a, b in itertools.pairwise(rows):
+        if b.get("stage", 1) != a.get("stage", 1):
+            ax.axvline(a["step"], color="0.5", ls=":", lw=1)
+            ax.text(a["step"], 1.0, f" stage {b['stage']}", fontsize=8, color="0.35", va="top",
+                    transform=ax.get_xaxis_transform())
     if rows:
         steps = [r["step"] for r in rows]
         ax.plot(steps, [r["loss"] for r in rows], "o-", ms=3, color="#264653", label="loss")
@@ -141,20 +149,20 @@ def plot_loss_curve(rows: list[dict], title: str = ""):
 
 
 def follow_training(job, folder, every_s: float = 1.0, title: str = ""):
-    """Show the loss curve of ``folder/log.jsonl`` while ``job`` (a ``concurrent.futures.Future`` of
-    the training) runs, redrawn when new rows arrive; returns ``job.result()`` (its error raised)."""
+    """Show the loss curve of ``folder/log.jsonl`` (or of a list of stage folders, one curve:
+    ``staged_log``) while ``job`` (a ``concurrent.futures.Future`` of the training) runs, redrawn
+    when new rows arrive; returns ``job.result()`` (its error raised)."""
     import io
 
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
-    from sora_mini.artifacts.store import training_log
+    from sora_mini.artifacts.stages import staged_log
+
+    folders = [folder] if isinstance(folder, str | os.PathLike) else list(folder)
 
     def rows() -> list[dict]:
-        try:
-            return training_log(folder)
-        except FileNotFoundError:  # nothing logged yet
-            return []
+        return staged_log(folders)
 
     handle, shown = None, -1
     while True:
@@ -215,10 +223,16 @@ def plot_snapshot_grid(samples: dict, prompts: list[str], frames: int = 3):
 
 def plot_learning_curve(rows: list[dict], attributes=("color", "shape", "direction", "motion", "all_three")):
     """Adherence per attribute against training minutes, with 95 % Wilson intervals
-    (``sora_mini.studies.prompt_suite.learning_curve`` rows); attributes absent are left out."""
+    (``sora_mini.studies.prompt_suite.learning_curve`` rows); attributes absent are left out. Rows
+    of several training stages get a dotted line where each later stage begins (the last snapshot
+    of the stage before)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    for stage in sorted({r.get("stage", 1) for r in rows})[1:]:
+        start = max(r["train_seconds"] for r in rows if r.get("stage", 1) < stage) / 60
+        ax.axvline(start, color="0.5", ls=":", lw=1)
+        ax.text(start, 1.0, f" stage {stage}", fontsize=8, color="0.35", va="top")
     for attr in attributes:
         sub = sorted((r for r in rows if r["attribute"] == attr), key=lambda r: r["step"])
         if not sub:
