@@ -199,3 +199,19 @@ def test_train_on_a_folder_of_three_clips(run_root, tmp_path):
     assert out["folder"] != str(trained_dir("tiny", run_root=run_root, steps=3))
     record = training_info(out["folder"])
     assert record["result"]["videos"] == 3 and record["data"]["path"] == str((tmp_path / "clips").resolve())
+
+
+def test_plan_times_only_the_steps_it_asks_for(monkeypatch):
+    """measure_training runs steps + 1 Trainer steps, not the recipe's thousands (the Trainer fixes
+    its step count when it is built)."""
+    from sora_mini.artifacts import plan as plan_module
+    from sora_mini.artifacts.video import video_training
+    from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.train.video import VideoBatches
+
+    training = video_training("tiny")
+    batches = VideoBatches(plan_module.stand_in_videos(training, 8), training.recipe, training.model.patch_size)
+    seen, real = [], plan_module._step_times
+    monkeypatch.setattr(plan_module, "_step_times", lambda trainer: seen.append(real(trainer)) or seen[-1])
+    out = plan_module.measure_training(VideoDiT(training.model), training, batches, steps=2)
+    assert len(seen) == 1 and len(seen[0]) == 3 and out["step_seconds"] > 0

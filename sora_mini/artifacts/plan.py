@@ -111,13 +111,18 @@ def _peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
 
 
-def _step_times(trainer, steps: int) -> list[float]:
-    """Seconds of each of ``steps`` steps of ``trainer.fit()`` (timed by a callback)."""
+def _step_times(trainer) -> list[float]:
+    """Seconds of each step of ``trainer.fit()`` (timed by a callback); build the Trainer with the
+    steps to time (:func:`_timing_config`): it fixes its step count when it is made."""
     marks = [time.perf_counter()]
     trainer.callbacks.append(lambda *_: marks.append(time.perf_counter()))
-    trainer.config = dataclasses.replace(trainer.config, steps=steps, progress=False)
     trainer.fit()
     return [b - a for a, b in itertools.pairwise(marks)]
+
+
+def _timing_config(config, steps: int):
+    """``config`` for ``steps`` timed steps: no time budget, no bar."""
+    return dataclasses.replace(config, steps=steps, minutes=None, progress=False)
 
 
 def measure_training(model, training: VideoTraining, batches, *, device="cpu", steps: int = 3) -> dict:
@@ -125,12 +130,12 @@ def measure_training(model, training: VideoTraining, batches, *, device="cpu", s
     from sora_mini.train.loop import Trainer
     from sora_mini.train.video import flow_objective, packed_flow_loss
 
-    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches, training.trainer,
-                      device=device)
+    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches,
+                      _timing_config(training.trainer, steps + 1), device=device)
     method = _reset_peak_rss()
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(trainer.device)
-    times = _step_times(trainer, steps + 1)[1:]
+    times = _step_times(trainer)[1:]
     out = {"step_seconds": statistics.mean(times), "peak_rss_bytes": _peak_rss_bytes(),
            "memory_method": f"peak RSS over {steps + 1} training steps ({method})"}
     if trainer.device.type == "cuda":
@@ -181,8 +186,9 @@ def measure_autoencoder_training(training: VideoTraining, *, device="cpu", steps
     batches = WorldBatches(cfg.world, recipe.batch_size, seed=recipe.seed, spatial_factor=model.spatial_factor,
                            temporal_factor=model.temporal_factor, crop=recipe.crop)
     trainer = Trainer(model, lambda m, v: reconstruction_loss(m, v, recipe.l1_weight, recipe.temporal_weight),
-                      batches, TrainerConfig(lr=recipe.lr, precision=recipe.precision), device=device)
-    return recipe.steps * statistics.mean(_step_times(trainer, steps + 1)[1:])
+                      batches, _timing_config(TrainerConfig(lr=recipe.lr, precision=recipe.precision), steps + 1),
+                      device=device)
+    return recipe.steps * statistics.mean(_step_times(trainer)[1:])
 
 
 def latent_set_bytes(training: VideoTraining, text_length: int) -> int:
