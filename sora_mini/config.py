@@ -174,8 +174,8 @@ PRESETS: dict[str, ScaleConfig] = {
         # (55 min) at AdamW 5e-4, warmup 200, EMA 0.999 with warmup, on 20,000 clips
         model=ModelConfig(hidden_size=256, depth=6, num_heads=4),
         # stage 2: the stage-1 model after 3000 steps had learned colour (0.92) and count but hardly
-        # motion (0.20 on held-out prompts, direction 0.02): its output moved 0.016 between "moves
-        # right" and "moves left" and 0.38 between "red" and "blue" (the MiniLM tokens are close), and a
+        # motion (0.20 on held-out prompts, direction 0.02): its output moved 0.013 between "moves
+        # right" and "moves left" and 0.39 between "red" and "blue" (the MiniLM tokens are close), and a
         # third of its clips are images; it continues on 17-frame clips only, fewer of them masked,
         # with the caption tokens whitened
         train=TrainConfig(steps=3000, batch_size=16, lr=5e-4, log_every=25, videos=20000, tokens_per_step=4096,

@@ -198,13 +198,14 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
         init_from, whiten = None, False
         if stage == 1:
             training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
+            folder = video_model_dir(training, run_root=run_root)
         else:
             training = finetune_training(scale, run_root=run_root)
-            init_from, whiten = stage_dirs(scale, run_root=run_root)[0], get_config(scale).train.finetune.whiten_text
+            init_from, folder = stage_dirs(scale, run_root=run_root)
+            whiten = get_config(scale).train.finetune.whiten_text
             if not is_trained(init_from):
                 raise FileNotFoundError(f"stage 2 starts from stage 1's model in {init_from}, which is not "
                                         "trained: train stage 1 first (train_pipeline runs both)")
-        folder = video_model_dir(training, run_root=run_root, init_from=init_from, whiten_text=whiten)
         if retrain and info.rank == 0:
             from sora_mini.artifacts.store import clear_part
 
