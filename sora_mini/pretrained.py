@@ -76,9 +76,20 @@ def config_from_dict(cls, data: dict, source: str = "config"):
     return cls(**{name: _as_tuples(value) for name, value in data.items()})
 
 
+HASH_IF_SET = {"hash_if_set": True}  # field metadata: see config_hash
+
+
 def config_hash(config, length: int = 8) -> str:
-    """A short stable hash of every field of a config (the cache key of get-or-train helpers)."""
-    text = json.dumps({"class": type(config).__name__, **config_to_dict(config)}, sort_keys=True)
+    """A short stable hash of every field of a config (the cache key of get-or-train helpers).
+
+    A field declared with ``field(default=None, metadata=HASH_IF_SET)`` (one added after folders
+    were trained under the old fields) is hashed only when it is not None, so those folders keep
+    their names."""
+    fields = config_to_dict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get("hash_if_set") and getattr(config, f.name) is None:
+            del fields[f.name]
+    text = json.dumps({"class": type(config).__name__, **fields}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 

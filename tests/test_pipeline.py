@@ -19,7 +19,7 @@ from sora_mini.pipeline import (
 def test_trains_into_its_folder_and_loads_by_scale(tiny_pipeline_dir, tiny_run_root):
     assert tiny_pipeline_dir == trained_dir("tiny", run_root=tiny_run_root)
     index = json.loads((tiny_pipeline_dir / PIPELINE_NAME).read_text())
-    assert index["components"] == {"transformer": "VideoDiT", "vae": "VideoAutoencoder", "text_encoder": "FrozenMiniLM"}
+    assert index["components"] == {"transformer": "VideoDiT", "vae": "VideoAutoencoder", "text_encoder": "CompassMiniLM"}
     assert (tiny_pipeline_dir / "training.json").is_file() and (tiny_pipeline_dir / "log.jsonl").is_file()
     assert resolve_pipeline_dir("tiny", run_root=tiny_run_root) == tiny_pipeline_dir
     pipe = get_pipeline("tiny", run_root=tiny_run_root, progress=False)  # no second training
@@ -57,6 +57,15 @@ def test_two_stages_the_second_from_the_first(tiny_pipeline_dir, tiny_run_root):
     assert info["result"]["whiten_text"] is ft_whiten() and training_info(first)["result"].get("whiten_text", False) is False
     assert VideoDiT.from_pretrained(second / "transformer").text_conditioner.whitened
     assert not VideoDiT.from_pretrained(first / "transformer").text_conditioner.whitened
+    # stage 2 reads its captions with the preset's frozen encoder (compass words); stage 1 with MiniLM
+    from sora_mini.artifacts.video import video_training
+    from sora_mini.config import get_config
+    from sora_mini.text.frozen import FROZEN_ENCODERS
+
+    assert ft.text_encoder == get_config("tiny").train.finetune.text_encoder and video_training("tiny").text_encoder == "minilm"
+    components = json.loads((second / "pipeline.json").read_text())["components"]
+    assert components["text_encoder"] == FROZEN_ENCODERS[ft.text_encoder].__name__
+    assert json.loads((first / "pipeline.json").read_text())["components"]["text_encoder"] == "FrozenMiniLM"
     # a foreign model is refused by name, and stage 2 needs the preset's recipe
     with pytest.raises(ValueError, match="hidden_size"):
         initial_weights(VideoDiT(ft.model, hidden_size=ft.model.hidden_size * 2), first)
@@ -113,6 +122,9 @@ def test_missing_or_foreign_folders_are_clear_errors(tmp_path, tiny_pipeline_dir
     index = json.loads((bad / PIPELINE_NAME).read_text())
     (bad / PIPELINE_NAME).write_text(json.dumps({**index, "format_version": 99}))
     with pytest.raises(ValueError, match="format 99"):
+        SoraMiniPipeline.from_pretrained(bad)
+    (bad / PIPELINE_NAME).write_text(json.dumps({**index, "components": {**index["components"], "text_encoder": "T5"}}))
+    with pytest.raises(ValueError, match="'T5'; known: .*CompassMiniLM"):
         SoraMiniPipeline.from_pretrained(bad)
 
 

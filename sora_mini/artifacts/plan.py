@@ -63,6 +63,9 @@ def mix_tokens(training: VideoTraining) -> list[int]:
             for (h, w) in d.sizes for t in d.frames]
 
 
+STAND_IN_CAPTION = "a large red circle starts at the left and moves right slowly on a black background"
+
+
 def stand_in_videos(training: VideoTraining, text_length: int):
     """A :class:`LatentVideos` of random latents with the shapes of the first training clips
     (``size_for``), and random captions of ``text_length`` tokens: batches of the recipe's shape."""
@@ -75,7 +78,7 @@ def stand_in_videos(training: VideoTraining, text_length: int):
                            w // ae.spatial_factor).to(torch.bfloat16) for t, h, w in sizes]
     dim = training.model.text_dim
     text = torch.randn(n, text_length, dim).to(torch.bfloat16)
-    return LatentVideos(latents, [""] * n, text, torch.ones(n, text_length, dtype=torch.bool),
+    return LatentVideos(latents, [STAND_IN_CAPTION] * n, text, torch.ones(n, text_length, dtype=torch.bool),
                         torch.randn(1, 2, dim).to(torch.bfloat16), torch.ones(1, 2, dtype=torch.bool), sizes)
 
 
@@ -238,7 +241,7 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
 
 def _stage_plan(training: VideoTraining, folder: Path, timing: dict, *, measure: bool, device) -> dict:
     """One stage's counts and (``measure``) its step, training and data seconds and memory."""
-    from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.artifacts.video import dit_of, training_model
     from sora_mini.train.video import VideoBatches, flops_per_token
 
     tokens = mix_tokens(training)
@@ -248,11 +251,10 @@ def _stage_plan(training: VideoTraining, folder: Path, timing: dict, *, measure:
             "tokens_per_example": {"min": min(tokens), "mean": statistics.mean(tokens), "max": max(tokens)},
             "pack_length": training.recipe.pack_length}
     text_length = timing.get("text_length", STAND_IN_TEXT)
-    torch.manual_seed(training.recipe.seed)
-    model = VideoDiT(training.model)
+    model = training_model(training)  # with the caption transformer, when the stage trains one
     batches = VideoBatches(stand_in_videos(training, text_length), training.recipe, training.model.patch_size)
     plan.update(step_shape(batches))
-    per_token = flops_per_token(model, training.recipe.pack_length)
+    per_token = flops_per_token(dit_of(model), training.recipe.pack_length)
     plan.update(parameters=sum(p.numel() for p in model.parameters()), flops_per_token=per_token,
                 flops_per_step=per_token * plan["tokens_per_step"],
                 flops_total=per_token * plan["tokens_per_step"] * training.trainer.steps, measured=measure)
@@ -284,12 +286,12 @@ def _measure_data_and_autoencoder(training: VideoTraining, ae_dir: Path, *, run_
     (0 when it is trained, or not asked for) and the measured caption length."""
     from sora_mini.artifacts.autoencoder import load_autoencoder
     from sora_mini.compression.autoencoder import VideoAutoencoder
-    from sora_mini.text.frozen import FrozenMiniLM
+    from sora_mini.text.frozen import frozen_encoder
 
     trained = is_complete(ae_dir)
     model = load_autoencoder(ae_dir, device=device) if trained else \
         VideoAutoencoder(autoencoder_config(training.scale, AUTOENCODER_KIND)).to(device).eval()
-    rates = measure_data(training, model, FrozenMiniLM().to(device))
+    rates = measure_data(training, model, frozen_encoder(training.text_encoder).to(device))
     return {**rates, "data_seconds": _data_seconds(training, rates, run_root),
             "autoencoder_seconds": 0.0 if trained or not time_autoencoder else
             measure_autoencoder_training(training, device=device)}

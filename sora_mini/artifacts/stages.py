@@ -21,14 +21,16 @@ from sora_mini.artifacts.video import (
     video_training,
 )
 from sora_mini.config import ScaleConfig, get_config
+from sora_mini.text.joint import JointTextConfig
 from sora_mini.train.video import MaskRatios
 
 
 def finetune_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs") -> VideoTraining:
     """Stage 2 of ``scale``'s recipe (``cfg.train.finetune``): stage 1's training with the stage's
     clips (``videos`` world scenes of the same seed, so the same hold-out, at the stage's
-    durations), its frame-mask ratios times ``mask_scale``, and a new warmup and cosine decay over
-    ``steps`` at ``lr``. It starts from stage 1's EMA weights (see :func:`stage_dirs`)."""
+    durations), its frame-mask ratios times ``mask_scale``, a new warmup and cosine decay over
+    ``steps`` at ``lr``, and (``joint_text``) a caption transformer trained with it. It starts
+    from stage 1's EMA weights (see :func:`stage_dirs`)."""
     cfg = get_config(scale)
     ft = cfg.train.finetune
     if ft is None:
@@ -38,7 +40,9 @@ def finetune_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     masks = MaskRatios(**{k: round(v * ft.mask_scale, 6) for k, v in dataclasses.asdict(base.recipe.masks).items()})
     trainer = dataclasses.replace(base.trainer, steps=ft.steps, lr=ft.lr, warmup_steps=ft.warmup_steps,
                                   desc=f"text-to-video stage 2 ({cfg.name})")
-    return dataclasses.replace(base, data=data, recipe=dataclasses.replace(base.recipe, masks=masks), trainer=trainer)
+    joint = JointTextConfig(frozen=ft.text_encoder) if ft.joint_text else None
+    return dataclasses.replace(base, data=data, recipe=dataclasses.replace(base.recipe, masks=masks), trainer=trainer,
+                               text_encoder=ft.text_encoder, joint_text=joint)
 
 
 def has_stage_two(scale: ScaleConfig | str, data_folder=None, trainer_overrides: dict | None = None) -> bool:

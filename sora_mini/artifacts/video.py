@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,7 +29,8 @@ from sora_mini.artifacts.store import LOG_NAME, TRAINER_NAME, TRAINING_NAME, par
 from sora_mini.checkpoint import atomic_write
 from sora_mini.config import ScaleConfig, get_config
 from sora_mini.models.configs import VideoDiTConfig
-from sora_mini.pretrained import config_to_dict
+from sora_mini.pretrained import HASH_IF_SET, config_to_dict
+from sora_mini.text.joint import JointTextConfig
 from sora_mini.train.clips import ClipFolderData, clip_folder_data
 from sora_mini.train.loop import TrainerConfig
 from sora_mini.train.video import MaskRatios, VideoDataConfig, VideoRecipe
@@ -48,7 +49,11 @@ class VideoTraining:
     model: VideoDiTConfig
     trainer: TrainerConfig
     autoencoder: str  # the autoencoder's folder name (its config and training, hashed)
-    text_encoder: str = "minilm"  # frozen all-MiniLM-L6-v2: nothing to train, 384-wide tokens
+    # frozen all-MiniLM-L6-v2 (nothing to train, 384-wide tokens): "minilm", or "minilm-compass" (its
+    # horizontal direction words read as compass words first: sora_mini.text.frozen.FROZEN_ENCODERS)
+    text_encoder: str = "minilm"
+    # and a caption transformer trained with the model, its tokens after MiniLM's (None: MiniLM alone)
+    joint_text: JointTextConfig | None = field(default=None, metadata=HASH_IF_SET)
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,42 @@ def snapshot_callback(folder: Path, every: int):
     return save
 
 
+def load_snapshot(pipe, folder: str | os.PathLike, *, device="cpu"):
+    """``pipe`` with the snapshot in ``folder`` as its transformer, in place, and the text encoder
+    it was trained with: the caption transformer of that step when one was trained with the model
+    (``folder/text_encoder/``), else its stage's frozen encoder (``<stage>/text_encoder/``, two
+    folders up: stage 1's MiniLM for a stage-1 snapshot of a two-stage pipeline)."""
+    from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.pretrained import load_state_strict, read_config_file, read_weights
+    from sora_mini.text.encoders import tokenizer_of
+    from sora_mini.text.frozen import FROZEN_ENCODERS
+    from sora_mini.text.joint import JointTextEncoder
+    from sora_mini.train.joint_text import TEXT_ENCODER_DIR
+
+    folder = Path(folder)
+    pipe.transformer = VideoDiT.from_pretrained(folder, device=device).eval()
+    frozen = getattr(pipe.text_encoder, "frozen", pipe.text_encoder)  # reused when it is the one asked for
+
+    def frozen_of(cls):
+        return frozen if type(frozen) is cls else cls().to(device)
+
+    words = folder / TEXT_ENCODER_DIR
+    if (words / "config.json").is_file():
+        config = JointTextEncoder.config_from_pretrained(words)
+        text = JointTextEncoder(config, frozen=frozen_of(FROZEN_ENCODERS[config.frozen]), tokenizer=tokenizer_of(words))
+        load_state_strict(text, read_weights(words), str(words))
+        pipe.text_encoder = text.to(device).eval()
+        return pipe
+    stage = folder.parent.parent / TEXT_ENCODER_DIR
+    by_class = {cls.__name__: cls for cls in FROZEN_ENCODERS.values()}
+    name = read_config_file(stage)["class"] if (stage / "config.json").is_file() else type(frozen).__name__
+    if name not in by_class:
+        raise ValueError(f"{stage} holds a {name}, not a frozen encoder ({', '.join(by_class)}): the "
+                         "stage's caption transformer is in each snapshot's text_encoder/ folder")
+    pipe.text_encoder = frozen_of(by_class[name])
+    return pipe
+
+
 def snapshot_dirs(folder: str | os.PathLike) -> list[tuple[int, Path]]:
     """(step, folder) of every saved snapshot of a training, in step order."""
     root = Path(folder) / SNAPSHOTS
@@ -232,12 +273,32 @@ def initial_weights(model, init_from: Path) -> None:
     model.load_state_dict(base.state_dict())
 
 
+def training_model(training: VideoTraining, text_encoder=None):
+    """The module a stage trains (seeded by the recipe): the ``VideoDiT``, or with ``joint_text``
+    a :class:`sora_mini.train.joint_text.JointTextDiT` of the DiT and a ``JointTextEncoder``
+    over ``text_encoder`` (the frozen MiniLM; loaded when None)."""
+    from sora_mini.models.video_dit import VideoDiT
+
+    torch.manual_seed(training.recipe.seed)
+    dit = VideoDiT(training.model)
+    if training.joint_text is None:
+        return dit
+    from sora_mini.text.joint import JointTextEncoder
+    from sora_mini.train.joint_text import JointTextDiT
+
+    return JointTextDiT(dit, JointTextEncoder(training.joint_text, frozen=text_encoder))
+
+
+def dit_of(model):
+    """The ``VideoDiT`` of what :func:`training_model` built."""
+    return getattr(model, "dit", model)
+
+
 def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progress: bool,
               snapshot_every: int | None, init_from: Path | None = None,
               whiten_text: bool = False) -> TrainedVideoModel:
     """:func:`train_video_model`'s training in this process (one rank of several, or the only one)."""
-    from sora_mini.models.video_dit import VideoDiT
-    from sora_mini.text.frozen import FrozenMiniLM
+    from sora_mini.text.frozen import frozen_encoder
     from sora_mini.train.distributed import rank_zero_first, wrap_ddp
     from sora_mini.train.loop import Trainer
     from sora_mini.train.video import (
@@ -249,22 +310,26 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
 
     autoencoder = rank_zero_first(lambda: get_autoencoder(training.scale, kind=AUTOENCODER_KIND, run_root=run_root,
                                                           device=device, progress=progress))
-    text_encoder = FrozenMiniLM().to(device)
+    text_encoder = frozen_encoder(training.text_encoder).to(device)
     t0 = time.perf_counter()
     videos = rank_zero_first(lambda: latent_videos(training, autoencoder, text_encoder, run_root=run_root,
                                                    progress=progress))
     data_seconds = time.perf_counter() - t0
-    torch.manual_seed(training.recipe.seed)
-    model = VideoDiT(training.model)
+    model = training_model(training, text_encoder)
+    dit = dit_of(model)
     if init_from is not None:  # a later stage; a checkpoint in the folder (a resume) replaces these
-        initial_weights(model, init_from)
+        initial_weights(dit, init_from)
     if whiten_text:  # from the stage's own captions, before the EMA copies the model
         from sora_mini.text.embedding import whitening
 
-        model.text_conditioner.set_whitening(*whitening(videos.text, videos.text_mask))
+        mean, matrix = whitening(videos.text, videos.text_mask)
+        dit.text_conditioner.set_whitening(mean, matrix)
+        if dit is not model:  # the trained caption tokens start at the origin of the whitened space
+            with torch.no_grad():
+                model.text.proj.bias.copy_(mean)
     batches = VideoBatches(videos, training.recipe, training.model.patch_size)
     folder.mkdir(parents=True, exist_ok=True)
-    flops = flops_per_token(model, training.recipe.pack_length)
+    flops = flops_per_token(dit, training.recipe.pack_length)
     every = get_config(training.scale).train.ckpt_every if snapshot_every is None else snapshot_every
     run_config = dataclasses.replace(training.trainer, progress=progress)  # the bar is not part of the hash
     trainer = Trainer(wrap_ddp(model, device), packed_flow_loss(flow_objective(training.recipe)), batches,
@@ -278,5 +343,8 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
             "data_seconds": round(data_seconds, 1), "videos": len(videos), "device": str(device),
             "processes": trainer.world_size, "flops_per_token": flops, "final": history[-1] if history else {},
             "init_from": None if init_from is None else Path(init_from).name, "whiten_text": whiten_text}
-    parts = (trainer.eval_model(), autoencoder, text_encoder) if trainer.rank == 0 else None
+    parts = None
+    if trainer.rank == 0:
+        trained = trainer.eval_model()
+        parts = (dit_of(trained), autoencoder, trained.text if dit is not model else text_encoder)
     return TrainedVideoModel(folder, {**config_to_dict(training), "result": info}, parts)

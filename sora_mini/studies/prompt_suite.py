@@ -210,8 +210,8 @@ def learning_curve(folder, scale, *, run_root="runs", prompts: int | None = None
     ``<run_root>/<scale>/learning_curve-<hash>/rows.json`` (``retrain=True`` scores again)."""
     from sora_mini.artifacts.stages import stage_snapshots
     from sora_mini.artifacts.store import part_dir
+    from sora_mini.artifacts.video import load_snapshot
     from sora_mini.checkpoint import atomic_write
-    from sora_mini.models.video_dit import VideoDiT
     from sora_mini.pipeline import SoraMiniPipeline
 
     snapshots = stage_snapshots(folder)
@@ -230,7 +230,7 @@ def learning_curve(folder, scale, *, run_root="runs", prompts: int | None = None
     pipe = SoraMiniPipeline.from_pretrained(folder, device=device)
     rows = []
     for snap in snapshots:
-        pipe.transformer = VideoDiT.from_pretrained(snap.folder, device=device).eval()
+        load_snapshot(pipe, snap.folder, device=device)
         scored = run_suite(pipe, config, prompts=subset, progress=progress)
         rows += [{**r, "step": snap.step, "train_seconds": snap.seconds, "stage": snap.stage}
                  for r in summarize(scored) if r["aspect"] == "all"]

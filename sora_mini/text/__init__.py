@@ -5,7 +5,9 @@ extension.
     encoder.encode(prompts) -> TextEmbedding(tokens [B, L, D], mask [B, L], pooled [B, D])
 
 Encoders: ``TransformerTextEncoder`` (trained from scratch with the diffusion model), the text
-tower of ``VideoTextCLIP`` (trained contrastively), ``FrozenMiniLM`` (all-MiniLM-L6-v2, frozen).
+tower of ``VideoTextCLIP`` (trained contrastively), ``FrozenMiniLM`` (all-MiniLM-L6-v2, frozen), and
+``JointTextEncoder`` (MiniLM's tokens followed by those of a caption transformer trained with the
+text-to-video model).
 Bad prompts are refused or warned about with one clear message each (``sora_mini.text.prompts``).
 """
 
@@ -16,13 +18,14 @@ from sora_mini.text.embedding import TextEmbedding, TextEncoder, masked_mean, wh
 from sora_mini.text.encoders import TextEncoderConfig, TransformerTextEncoder
 from sora_mini.text.extend import extend_prompt, extend_spec
 from sora_mini.text.frozen import FrozenMiniLM, FrozenMiniLMConfig
+from sora_mini.text.joint import JointTextConfig, JointTextEncoder
 from sora_mini.text.null import NULL_KINDS, NullCondition, NullConditionConfig
 from sora_mini.text.prompts import PromptError, check_prompts
 from sora_mini.text.scoring import score_captions
 from sora_mini.text.tokenizer import build_tokenizer, load_tokenizer
 
 __all__ = ["NULL_KINDS", "TEXT_PRESETS", "CLIPConfig", "CaptionerConfig", "FrozenMiniLM",
-           "FrozenMiniLMConfig", "NullCondition", "NullConditionConfig", "PromptError", "TextConfig",
+           "FrozenMiniLMConfig", "JointTextConfig", "JointTextEncoder", "NullCondition", "NullConditionConfig", "PromptError", "TextConfig",
            "TextEmbedding", "TextEncoder", "TextEncoderConfig", "TransformerTextEncoder", "VideoCaptioner",
            "VideoTextCLIP", "build_tokenizer", "check_prompts", "extend_prompt", "extend_spec",
            "get_text_config", "load_tokenizer", "masked_mean", "retrieval_recall", "score_captions", "whitening"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +110,45 @@ class FrozenMiniLM(PretrainedMixin, nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, *, device="cpu") -> FrozenMiniLM:
         return cls(cls.config_from_pretrained(directory)).to(device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Direction words the frozen encoder can tell from region words
+# ----------------------------------------------------------------------------------------------
+COMPASS = {"left": "west", "right": "east"}
+# a horizontal direction: after "moves" / "turns" / "then", alone or after "up" / "down" (diagonals)
+_DIRECTION = re.compile(r"\b(moves|turns|then)((?: up| down)?) (left|right)\b")
+
+
+def compass_directions(caption: str) -> str:
+    """The caption with its horizontal direction words as compass words ("moves right" -> "moves
+    east", "then turns up left" -> "then turns up west"); region words ("at the left") unchanged.
+
+    Why: the world's grammar says "left" / "right" for a start region and for a direction, so
+    "starts at the left and moves right" and "starts at the right and moves left" hold the same
+    words; a model reading (weakly contextual) tokens sees the same caption for opposite videos
+    and learns their mean. Vertically the words differ (top / bottom vs up / down), and there the
+    stage-1 model followed both."""
+    return _DIRECTION.sub(lambda m: f"{m.group(1)}{m.group(2)} {COMPASS[m.group(3)]}", caption)
+
+
+class CompassMiniLM(FrozenMiniLM):
+    """``FrozenMiniLM`` reading each prompt with :func:`compass_directions` applied first (the
+    text encoder of the text-to-video model's stage 2); saved and loaded as a class of its own."""
+
+    @torch.no_grad()
+    def encode(self, prompts, *, allow_empty: bool = False) -> TextEmbedding:
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        return super().encode([compass_directions(p) if isinstance(p, str) else p for p in prompts],
+                              allow_empty=allow_empty)
+
+
+FROZEN_ENCODERS = {"minilm": FrozenMiniLM, "minilm-compass": CompassMiniLM}  # VideoTraining.text_encoder
+
+
+def frozen_encoder(name: str) -> FrozenMiniLM:
+    """The frozen text encoder a training names (``FROZEN_ENCODERS``)."""
+    if name not in FROZEN_ENCODERS:
+        raise ValueError(f"unknown text encoder {name!r}; known: {', '.join(FROZEN_ENCODERS)}")
+    return FROZEN_ENCODERS[name]()

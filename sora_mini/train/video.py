@@ -11,7 +11,8 @@ What one training step sees (``VideoBatches(data, recipe)(step)``, deterministic
                the example's size and length (:func:`time_shift`)
     noise      [S, L, P]
     text       [B, Lt, D] caption token embeddings (a dropped caption is the empty caption's),
-               text_mask [B, Lt]
+               text_mask [B, Lt]; ``captions``: the B captions themselves ("" where dropped), for
+               a text encoder trained with the model (:mod:`sora_mini.train.joint_text`)
     index      [B] the training clip each example is; ``strategy``: each example's frame-mask
                strategy (list of B names); ``dropped`` [B] bool: its caption was dropped
 
@@ -224,7 +225,8 @@ class VideoBatch(dict):
                           noise=part_noise.view(part.tokens.shape), text=_rows(self["text"], mine),
                           text_mask=_rows(self["text_mask"], mine), tokens=int(part.valid.sum()),
                           generated=generated, shards=world_size, index=self["index"][mine],
-                          strategy=_rows(self["strategy"], mine), dropped=self["dropped"][mine])
+                          strategy=_rows(self["strategy"], mine), dropped=self["dropped"][mine],
+                          captions=_rows(self.get("captions"), mine))
 
 
 def _rows(values, index: list[int]):
@@ -286,9 +288,10 @@ class VideoBatches:
         noise = torch.randn(packed.tokens.shape, generator=gen)
         drop = torch.rand(len(idx), generator=gen) < r.caption_dropout
         text, text_mask = self._text(idx, drop)
+        captions = ["" if d else self.videos.captions[i] for i, d in zip(idx, drop.tolist())]
         return VideoBatch(packed=packed, given=flat.view(packed.segment_ids.shape), t=t, noise=noise,
                           text=text, text_mask=text_mask, tokens=int(packed.valid.sum()),
-                          index=torch.tensor(idx), strategy=strategies, dropped=drop)
+                          index=torch.tensor(idx), strategy=strategies, dropped=drop, captions=captions)
 
     def _text(self, idx: list[int], drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = self.videos
@@ -309,7 +312,9 @@ def packed_flow_loss(objective: FlowMatching) -> Callable:
     generated tokens of a :class:`VideoBatches` batch (given and padding tokens left out). On a
     rank's shard (:meth:`VideoBatch.shard`), its squared errors over the whole batch's generated
     tokens, times the ranks (see the module docstring). ``model(packed, t, x=, cond=, cond_given=,
-    text=, text_mask=)`` is called through its ``forward`` (a DDP wrapper averages those gradients)."""
+    text=, text_mask=)`` is called through its ``forward`` (a DDP wrapper averages those gradients);
+    a model that ``reads_captions`` (:class:`sora_mini.train.joint_text.JointTextDiT`) also gets
+    ``captions=``."""
 
     def loss_fn(model, batch):
         packed: PackedBatch = batch["packed"]
@@ -318,8 +323,9 @@ def packed_flow_loss(objective: FlowMatching) -> Callable:
         x0, noise, t, given = packed.tokens, batch["noise"], batch["t"], batch["given"]
         t_tok = t[packed.segment_ids.clamp(min=0)][..., None]  # [S, L, 1]
         x_t = (1 - t_tok) * x0 + t_tok * noise
+        words = {"captions": batch["captions"]} if getattr(unwrap(model), "reads_captions", False) else {}
         pred = model(packed, t * objective.model_time_scale(unwrap(model)), x=x_t, cond=x0, cond_given=given,
-                     text=batch["text"], text_mask=batch["text_mask"])
+                     text=batch["text"], text_mask=batch["text_mask"], **words)
         target = objective.target(x0, noise)
         weight = (packed.valid & ~given).to(pred.dtype)[..., None]  # generated, real tokens
         # one process: its own count; a rank's shard: the whole batch's (times the ranks DDP averages over)
