@@ -244,10 +244,19 @@ def run_modes(pipe, config: ModesConfig, *, progress: bool = True) -> dict:
 
 @dataclass(frozen=True)
 class _Measured:
-    """What a cached result is keyed by: the pipeline folder and the config."""
+    """What a cached result is keyed by: the pipeline folder, its weights and the config."""
 
     pipeline: str
     modes: ModesConfig
+    weights: str = ""  # the transformer's weights file hash: a folder replaced in place is measured again
+
+
+def _weights_hash(pipe_folder) -> str:
+    """sha256 (16 hex) of the pipeline's ``transformer/model.safetensors`` ("" when there is none)."""
+    import hashlib
+
+    weights = Path(pipe_folder) / "transformer" / "model.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else ""
 
 
 def load_or_run(pipe_folder, scale, *, run_root="runs", retrain: bool = False, progress: bool = True,
@@ -259,7 +268,7 @@ def load_or_run(pipe_folder, scale, *, run_root="runs", retrain: bool = False, p
     from sora_mini.pipeline import SoraMiniPipeline
 
     config = modes_config(scale, **overrides)
-    key = _Measured(str(Path(pipe_folder).resolve()), config)
+    key = _Measured(str(Path(pipe_folder).resolve()), config, _weights_hash(pipe_folder))
     path = part_dir(run_root, getattr(scale, "name", scale), "prompting_modes", key) / "result.json"
     if path.is_file() and not retrain:
         return json.loads(path.read_text())
