@@ -35,10 +35,6 @@ class JointTextDiT(nn.Module):
         self.dit, self.text = dit, text
         self.timestep_range = dit.timestep_range  # the objective reads it to scale t
 
-    @property
-    def config(self):
-        return self.dit.config
-
     def forward(self, packed, t, *, text, text_mask, captions, **kw):
         """``text`` [B, Lm, D] / ``text_mask``: the cached frozen tokens; ``captions``: B str."""
         frozen = TextEmbedding(text, text_mask, masked_mean(text, text_mask))
