@@ -17,8 +17,8 @@ from sora_mini.world import render, sample_specs
 from sora_mini.world.datasets import WorldDataset
 
 SIZES = ((16, 32, 32), (16, 36, 64))  # (T, H, W)
-# The small preset trains train.steps (5000) DiT steps inside a whole sequence of about an hour on
-# 2 CPU cores, i.e. at most ~1.4 steps/s on average; 3 steps/s is a generous upper bound.
+# The small preset trains its DiT at about 1 step/s on 2 CPU cores (1.0-1.4 s a step measured,
+# both stages); 3 steps/s is a generous upper bound.
 ASSUMED_SMALL_STEPS_PER_S = 3.0
 TARGET_RATIO = 10.0
 

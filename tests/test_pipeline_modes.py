@@ -4,11 +4,10 @@ the given frames coming back, SDEdit at strength 0, inpainting unchanged outside
 loop's seam measured, the input-size policy, each bad input's message, the per-position mask of
 the plain forward, and two modes end to end from the command line.
 
-Tolerances: a frame given at the head of a clip comes back exactly as the autoencoder's own
-reconstruction (the latents are kept exactly and the decoder is causal): at most 1 level of
-rounding. A frame given at the tail keeps its latents exactly, but the causal decoder also reads
-the generated frames before it: at tiny (an untrained transformer) at least ``TAIL_PSNR_DB`` to
-the reconstruction.
+Tolerances: a given frame comes back as the autoencoder's own reconstruction of the canvas, at
+most 1 level of rounding: at the head of a clip because the latents are kept exactly and the
+decoder is causal, at the tail (whose decoding would read the generated frames before it) because
+the reconstruction's frames replace the decoded ones; the latents are kept exactly at both ends.
 """
 
 import contextlib
@@ -28,7 +27,6 @@ from sora_mini.pipeline import SoraMiniPipeline
 from sora_mini.videoio import write_video
 from sora_mini.world import render, sample_spec
 
-TAIL_PSNR_DB = 18.0
 KW = {"num_frames": 9, "num_inference_steps": 2, "seed": 0}
 PROMPT = "a red circle moves right"
 
@@ -122,7 +120,7 @@ def test_extend_forward_and_backward_keep_the_clip(pipe, clip):
     canvas = np.concatenate([clip[:1], clip[:8]])  # frame 0 holds the first given frame
     known = pipe.encode_video(canvas)
     assert torch.equal(back.latents[:, :, 1:], known[:, :, 1:].cpu())  # the given latents exactly
-    assert psnr(back.video[1:], pipe.reconstruct(canvas)[0, 1:]).min() >= TAIL_PSNR_DB
+    assert max_diff(back.video[1:], pipe.reconstruct(canvas)[0, 1:]) <= 1
 
 
 def test_connect_starts_on_one_clip_and_ends_on_the_other(pipe, clip):
@@ -131,7 +129,8 @@ def test_connect_starts_on_one_clip_and_ends_on_the_other(pipe, clip):
     assert out.info["given_frames"] == [0, 5, 6, 7, 8]
     assert max_diff(out.video[0], pipe.reconstruct(clip[-1:])[0, 0]) <= 1
     canvas = np.concatenate([clip[-1:]] * 5 + [other[:4]])
-    assert psnr(out.video[5:], pipe.reconstruct(canvas)[0, 5:]).min() >= TAIL_PSNR_DB
+    assert max_diff(out.video[5:], pipe.reconstruct(canvas)[0, 5:]) <= 1
+    assert torch.equal(out.latents[:, :, -1:], pipe.encode_video(canvas)[:, :, -1:].cpu())  # kept exactly
 
 
 def test_long_video_joins_its_segments(pipe):

@@ -79,7 +79,7 @@ def fake_result(gap: float, followed: list[float]) -> dict:
             "extend": [{"direction_of_extension": d, "direction": 1.0, "new_direction": 1.0, "truth_direction": 1.0,
                         "seam_ratio": 1.0}
                        for d in ("forward", "backward")],
-            "connect": [{"gap": gap}] * n, "loop": [{"ratio": 1.2}] * n, "inpaint": [{"outside_max_diff": 0}] * n,
+            "connect": [{"gap": gap, "seam_ratio": 2.0}] * n, "loop": [{"ratio": 1.2}] * n, "inpaint": [{"outside_max_diff": 0}] * n,
             "long": [{"boundary_ratio": 2.0, "direction": None}] * n,
             "edit": [{"strength": s, "faithfulness": 30 - 10 * s, "adherence": s, "color": float(s > 0.5)}
                      for s in (1.0, 0.1, 0.5)]}
@@ -117,7 +117,7 @@ def test_every_mode_on_the_tiny_pipeline_caches_and_plots(tiny_pipeline_dir, tmp
     assert rows["long"][0]["frames"] == 9 + (9 - 5)
     assert [r["frames"] for r in rows["extend"]] == [9 + 4, 9 + 1]  # 5 frames given forward, 8 backward
     assert pm.load_or_run(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False, **small) == result
-    assert len(list(tmp_path.glob("tiny/prompting_modes-*/result.json"))) == 1
+    assert len(list(tmp_path.glob("tiny/prompting_modes_v2-*/result.json"))) == 1
     assert {r["mode"] for r in pm.summary(result)} == set(pm.MODES)
     assert len(plot_edit_tradeoff(pm.edit_curve(result)).axes) == 3
     fig = plot_frame_steps(ramp(5), {"seam": [2]})

@@ -47,3 +47,28 @@ def test_get_text_encoder_follows_the_preset(tmp_path, monkeypatch):
     assert enc.dim == QUICK.text_encoder.hidden_size
     monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", dataclasses.replace(QUICK, encoder="minilm"))
     assert get_text_encoder("tiny", run_root=tmp_path).dim == 384
+
+
+def test_captioner_video_encoder_starts_from_the_trained_clip(tmp_path, monkeypatch):
+    import pytest
+
+    from sora_mini.artifacts import text_part_dir
+    from sora_mini.pretrained import config_hash
+
+    assert config_hash(TextTrainConfig()) == config_hash(TextTrainConfig(video_init=None, freeze_video=None))
+    frozen = dataclasses.replace(QUICK, captioner_train=dataclasses.replace(
+        QUICK.captioner_train, video_init="clip", freeze_video=True))
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", frozen)
+    cap = get_captioner("tiny", run_root=tmp_path, progress=False)
+    clip = get_clip("tiny", run_root=tmp_path)  # trained first, for the captioner
+    for name, p in clip.video.state_dict().items():  # frozen: still CLIP's after training
+        torch.testing.assert_close(cap.video.state_dict()[name], p, atol=0, rtol=0)
+    mine = text_part_dir("captioner", "tiny", run_root=tmp_path)
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", QUICK)
+    assert text_part_dir("captioner", "tiny", run_root=tmp_path) != mine  # another recipe, another folder
+    with pytest.raises(ValueError, match="set video_init='clip' too"):
+        TextTrainConfig(freeze_video=True)
+    wide = dataclasses.replace(frozen, captioner=dataclasses.replace(frozen.captioner, video_channels=(8, 32)))
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", wide)
+    with pytest.raises(ValueError, match="cannot start from CLIP"):
+        get_captioner("tiny", run_root=tmp_path, progress=False)

@@ -66,3 +66,56 @@ def test_score_captions_counts_right_wrong_and_unparseable():
     assert garbage["unparseable"] == 1.0 and garbage["attributes"]["shape"] == 0.0
     shuffled = score_captions([detailed_caption(s) for s in specs[1:] + specs[:1]], specs)
     assert shuffled["exact"] < 0.2 and shuffled["background"] < 1.0
+
+
+def test_colour_order_lists_objects_by_the_palette_and_scores_the_same():
+    from sora_mini.world.captions import caption_objects
+    from sora_mini.world.spec import COLORS
+
+    specs = [s for s in sample_specs(40, seed=3) if len(s.objects) > 1]
+    assert specs, "the sampler drew no scene of several objects"
+    for s in specs:
+        ranks = [COLORS.index(o.color) for o in caption_objects(s, "color")]
+        assert ranks == sorted(ranks)
+    ordered = score_captions([detailed_caption(s, order="color") for s in specs], specs)
+    assert ordered["exact"] == 1.0 and ordered["attributes"]["color"] == 1.0
+    assert any(detailed_caption(s, order="color") != detailed_caption(s) for s in specs)
+    with pytest.raises(ValueError, match="unknown caption order"):
+        detailed_caption(specs[0], order="size")
+    with pytest.raises(ValueError, match="unknown object_order"):
+        CaptionerConfig(object_order="size")
+
+
+def test_captioner_trains_on_captions_in_its_object_order():
+    from sora_mini.train.text import _captions
+
+    data = CaptionedVideos(6, seed=11, sizes=((32, 32),), frames=(1,), max_objects=3)
+    batch = data.items(range(6))
+    assert _captions(batch, "detailed", 0) == batch["detailed"]
+    assert _captions(batch, "detailed", 0, "color") == [detailed_caption(s, order="color") for s in batch["specs"]]
+
+
+def test_a_frozen_video_encoder_trains_on_its_tokens_computed_once():
+    from sora_mini.train.text import video_tokens
+
+    torch.manual_seed(0)
+    data = CaptionedVideos(4, seed=2, sizes=((32, 32), (32, 48)), frames=(5,), max_objects=2)
+    model = VideoCaptioner(CFG)
+    tokens = video_tokens(model.video, data)
+    assert [tuple(t.shape) for t in tokens] == [(5 * (h // 4) * (w // 4), 16) for h, w in
+                                                 (v.shape[1:3] for v in data.videos)]
+    same = [i for i in range(4) if data.videos[i].shape == data.videos[0].shape]
+    with torch.no_grad():
+        direct = model.loss(data.items(same)["video"], [data.detailed[i] for i in same])[0]
+        cached = model.loss(None, [data.detailed[i] for i in same],
+                            video_tokens=torch.stack([tokens[i] for i in same]).float())[0]
+    torch.testing.assert_close(cached, direct, atol=2e-2, rtol=0)  # tokens kept in bf16
+    assert not model.video_frozen
+    model.video.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    history = train_captioner(model, data, TextTrainConfig(steps=3, batch_size=2, lr=1e-2, warmup_steps=0),
+                              progress=False)
+    assert len(history) and model.video_frozen
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("video."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))

@@ -65,3 +65,24 @@ def test_saved_and_loaded_by_name(tmp_path):
     assert type(CompassMiniLM.from_pretrained(tmp_path / "te")) is CompassMiniLM
     with pytest.raises(ValueError, match="holds a CompassMiniLM"):
         FrozenMiniLM.from_pretrained(tmp_path / "te")
+
+
+def test_each_stage_reads_the_text_encoder_its_preset_names(monkeypatch):
+    """cfg.train.text_encoder is stage 1's frozen encoder, cfg.train.finetune.text_encoder stage 2's;
+    stage 1's plain MiniLM keeps the folder name it had before the field existed."""
+    import dataclasses
+
+    from sora_mini import config as config_module
+    from sora_mini.artifacts.stages import finetune_training
+    from sora_mini.artifacts.video import video_model_dir, video_training
+
+    small = config_module.PRESETS["small"]
+    assert video_training("small").text_encoder == small.train.text_encoder
+    assert finetune_training("small").text_encoder == small.train.finetune.text_encoder
+    tiny = config_module.PRESETS["tiny"]
+    plain = video_training("tiny")
+    assert plain.text_encoder == "minilm"
+    compass = dataclasses.replace(tiny, train=dataclasses.replace(tiny.train, text_encoder="minilm-compass"))
+    monkeypatch.setitem(config_module.PRESETS, "tiny", compass)
+    assert video_training("tiny").text_encoder == "minilm-compass"
+    assert video_model_dir(video_training("tiny")) != video_model_dir(plain)

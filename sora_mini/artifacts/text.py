@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -40,7 +41,31 @@ def text_part_dir(part: str, scale: str, *, run_root: str | os.PathLike = "runs"
 
     cfg = get_text_config(scale)
     model_cfg, recipe = (cfg.clip, cfg.clip_train) if part == "clip" else (cfg.captioner, cfg.captioner_train)
+    if part == "captioner" and recipe.video_init == "clip":  # and the CLIP it starts from
+        return part_dir(run_root, cfg.name, part, model_cfg, recipe, cfg.data,
+                        VideoInit(text_part_dir("clip", scale, run_root=run_root).name))
     return part_dir(run_root, cfg.name, part, model_cfg, recipe, cfg.data)
+
+
+@dataclass(frozen=True)
+class VideoInit:
+    """Where a captioner's video encoder starts: the trained CLIP folder (its name) at the same scale."""
+
+    clip: str
+
+
+def _init_video(model, scale: str, recipe, *, run_root, device, progress) -> None:
+    """``recipe.video_init == "clip"``: copy the scale's trained CLIP video tower (trained first
+    when missing) into the captioner's video encoder, frozen when ``recipe.freeze_video``."""
+    if recipe.video_init != "clip":
+        return
+    clip = get_clip(scale, run_root=run_root, device="cpu", progress=progress)
+    if clip.config.video_channels != model.config.video_channels:
+        raise ValueError(f"the captioner's video encoder {model.config.video_channels} cannot start from CLIP's "
+                         f"{clip.config.video_channels}: give both the same video_channels, or video_init=None")
+    model.video.load_state_dict(clip.video.state_dict())
+    if recipe.freeze_video:
+        model.video.requires_grad_(False)
 
 
 def _get(part: str, scale: str, model_cls, model_cfg, recipe, train_fn, evaluate, *, run_root, device,
@@ -56,6 +81,8 @@ def _get(part: str, scale: str, model_cls, model_cfg, recipe, train_fn, evaluate
         torch.manual_seed(cfg.data.seed)
         train, held = _datasets(cfg)
         model = model_cls(model_cfg)
+        if part == "captioner":
+            _init_video(model, scale, recipe, run_root=run_root, device=device, progress=progress)
         t0 = time.perf_counter()
         history = train_fn(model, train, recipe, device=device, progress=progress,
                            ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME)

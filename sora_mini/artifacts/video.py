@@ -88,7 +88,7 @@ def video_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.Path
                             ckpt_every=t.ckpt_every, desc=f"text-to-video ({cfg.name})")
     trainer = dataclasses.replace(trainer, **trainer_overrides) if trainer_overrides else trainer
     ae = autoencoder_dir(cfg, kind=AUTOENCODER_KIND, run_root=run_root).name
-    return VideoTraining(cfg.name, data, recipe, model, trainer, ae)
+    return VideoTraining(cfg.name, data, recipe, model, trainer, ae, text_encoder=t.text_encoder)
 
 
 @dataclass(frozen=True)

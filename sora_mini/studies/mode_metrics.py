@@ -73,7 +73,9 @@ def extension_row(clip: np.ndarray, video: np.ndarray, given_frames: list[int], 
 def connect_row(pipe, video: np.ndarray, info: dict, first: np.ndarray, second: np.ndarray) -> dict:
     """A connection: ``end_psnr`` (dB, mean over the last ``tail_frames``) to the second clip's first
     frames, ``recon_psnr`` of the autoencoder's reconstruction of the given canvas there, ``gap`` =
-    recon - end (target <= 1 dB); ``start_psnr`` of the first frames to the first clip's end."""
+    recon - end (target <= 1 dB; the pipeline returns the given frames as that reconstruction);
+    ``start_psnr`` of the first frames to the first clip's end; ``seam_ratio``, the step from the
+    last generated frame into the given end over the median frame step (what joining costs)."""
     from sora_mini.evaluate.image_metrics import psnr
 
     head, tail = info["head_frames"], info["tail_frames"]
@@ -81,7 +83,9 @@ def connect_row(pipe, video: np.ndarray, info: dict, first: np.ndarray, second: 
     end = float(psnr(video[-tail:], second[:tail]).mean())
     recon = float(psnr(pipe.reconstruct(canvas)[0, -tail:], second[:tail]).mean())
     start = float(psnr(video[:head], first[len(first) - head:]).mean())
-    return {"end_psnr": end, "recon_psnr": recon, "gap": recon - end, "start_psnr": start}
+    steps = frame_steps(video)
+    return {"end_psnr": end, "recon_psnr": recon, "gap": recon - end, "start_psnr": start,
+            "seam_ratio": float(steps[len(video) - tail - 1] / max(float(np.median(steps)), 1e-9))}
 
 
 def edit_row(video: np.ndarray, clip: np.ndarray, prompt: str) -> dict:
@@ -140,6 +144,7 @@ TARGETS = (
      "truth_direction", "rate", None),
     ("extend", "seam step / median step", None, "seam_ratio", "mean", None),
     ("connect", "last frames: reconstruction PSNR - PSNR to the target (dB)", None, "gap", "mean", ("<=", 1.0)),
+    ("connect", "step into the given end / median step", None, "seam_ratio", "mean", None),
     ("loop", "seam step / median step", None, "ratio", "mean", ("<=", 1.5)),
     ("inpaint", "largest change outside the box (levels)", None, "outside_max_diff", "max", ("<=", 0)),
     ("long", "step into a segment / median step", None, "boundary_ratio", "mean", None),

@@ -21,7 +21,7 @@ Per mode, over ``prompts`` scenes x ``seeds`` noise seeds (the targets of :data:
 * ``long``: the largest step into a new segment over the median step, and the direction kept.
 
 ``run_modes(pipe, config)``; ``load_or_run(pipe_folder, scale)`` caches the result as
-``runs/<scale>/prompting_modes-<hash>/result.json``; ``summary(result)``: each mode's figure with
+``runs/<scale>/prompting_modes_v2-<hash>/result.json``; ``summary(result)``: each mode's figure with
 its 95 % interval against its target.
 """
 
@@ -262,14 +262,15 @@ def _weights_hash(pipe_folder) -> str:
 def load_or_run(pipe_folder, scale, *, run_root="runs", retrain: bool = False, progress: bool = True,
                 device="cpu", **overrides) -> dict:
     """:func:`run_modes` of the pipeline in ``pipe_folder``, cached as
-    ``<run_root>/<scale>/prompting_modes-<hash>/result.json`` (``retrain=True`` measures again)."""
+    ``<run_root>/<scale>/prompting_modes_v2-<hash>/result.json`` (``retrain=True`` measures again)."""
     from sora_mini.artifacts.store import part_dir
     from sora_mini.checkpoint import atomic_write
     from sora_mini.pipeline import SoraMiniPipeline
 
     config = modes_config(scale, **overrides)
     key = _Measured(str(Path(pipe_folder).resolve()), config, _weights_hash(pipe_folder))
-    path = part_dir(run_root, getattr(scale, "name", scale), "prompting_modes", key) / "result.json"
+    # v2: connect's rows hold seam_ratio, and its given end is the reconstruction (pasted)
+    path = part_dir(run_root, getattr(scale, "name", scale), "prompting_modes_v2", key) / "result.json"
     if path.is_file() and not retrain:
         return json.loads(path.read_text())
     result = run_modes(SoraMiniPipeline.from_pretrained(pipe_folder, device=device), config, progress=progress)

@@ -37,6 +37,15 @@ class CaptionerConfig:
     heads: int = 4
     max_length: int = 96  # tokens, [BOS] and [EOS] included
     dropout: float = 0.0
+    # the order its captions list objects in (sora_mini.world.captions.CAPTION_ORDERS): "color", the
+    # palette's, is one the video shows; "scene" (the spec's own, arbitrary) leaves the first words a guess
+    object_order: str = "color"
+
+    def __post_init__(self):
+        from sora_mini.world.captions import CAPTION_ORDERS
+
+        if self.object_order not in CAPTION_ORDERS:
+            raise ValueError(f"unknown object_order {self.object_order!r}; choose one of {', '.join(CAPTION_ORDERS)}")
 
     def gpt2_config(self, tokenizer):
         from transformers import GPT2Config
@@ -68,19 +77,29 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def memory(self, videos: torch.Tensor) -> torch.Tensor:
-        """What the decoder cross-attends to: ``[B, N, hidden_size]``."""
-        return self.memory_proj(self.video(videos)[0])
+    def memory(self, videos: torch.Tensor | None = None, *, video_tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder cross-attends to: ``[B, N, hidden_size]``, from ``videos`` or from the
+        video encoder's ``video_tokens`` [B, N, C] computed before (a frozen encoder's, cached)."""
+        if video_tokens is None:
+            video_tokens = self.video(videos)[0]
+        return self.memory_proj(video_tokens.to(self.memory_proj.weight.dtype))
+
+    @property
+    def video_frozen(self) -> bool:
+        """True when no weight of the video encoder trains (its tokens can be computed once)."""
+        return not any(p.requires_grad for p in self.video.parameters())
 
     def logits(self, memory: torch.Tensor, input_ids: torch.Tensor, mask=None) -> torch.Tensor:
         out = self.decoder(input_ids=input_ids, attention_mask=None if mask is None else mask.long(),
                            encoder_hidden_states=memory, use_cache=False)
         return out.logits  # [B, L, vocab]
 
-    def loss(self, videos: torch.Tensor, captions) -> tuple[torch.Tensor, dict]:
-        """Teacher forcing: mean cross-entropy of each next token of ``captions``."""
+    def loss(self, videos: torch.Tensor | None, captions, *, video_tokens: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, dict]:
+        """Teacher forcing: mean cross-entropy of each next token of ``captions`` (the videos, or
+        their ``video_tokens``: see :meth:`memory`)."""
         ids, mask = tokenize_prompts(self.tokenizer, captions, self.config.max_length, device=self.device)
-        logits = self.logits(self.memory(videos), ids, mask)[:, :-1].float()
+        logits = self.logits(self.memory(videos, video_tokens=video_tokens), ids, mask)[:, :-1].float()
         target = ids[:, 1:].masked_fill(~mask[:, 1:], -100)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
                                            ignore_index=-100)

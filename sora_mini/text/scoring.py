@@ -14,6 +14,7 @@ from sora_mini.world.captions import (
     CaptionError,
     CaptionSpec,
     caption_attributes,
+    detailed_caption,
     parse_caption,
 )
 
@@ -34,11 +35,16 @@ def _match(true: CaptionSpec, said: CaptionSpec) -> list[int | None]:
     return out
 
 
+def _same_objects(a: CaptionSpec, b: CaptionSpec) -> bool:
+    """The same objects, in any order (a caption may list a scene's objects in any order)."""
+    return sorted(map(repr, a.objects)) == sorted(map(repr, b.objects))
+
+
 def score_captions(captions: list[str], specs, kind: str = "detailed") -> dict:
     """Attribute accuracy of ``captions`` against ``specs`` (SceneSpecs) -> a JSON-able dict:
 
     ``{"attributes": {name: accuracy or None}, "background", "count", "unparseable", "n",
-    "exact"}``; ``exact`` is the share of captions whose parse equals the truth.
+    "exact"}``; ``exact`` is the share of captions whose parse equals the truth (objects in any order).
     """
     if len(captions) != len(specs):
         raise ValueError(f"{len(captions)} captions for {len(specs)} specs; give one caption per spec")
@@ -61,7 +67,7 @@ def score_captions(captions: list[str], specs, kind: str = "detailed") -> dict:
         if true.background is not None:
             background.append(said is not None and said.background == true.background)
         count.append(said is not None and len(said.objects) == len(true.objects))
-        exact.append(said == true)
+        exact.append(said is not None and said.background == true.background and _same_objects(said, true))
 
     def mean(v):
         return sum(v) / len(v) if v else None
@@ -87,8 +93,9 @@ def caption_dataset(captioner, data, *, greedy: bool = True, seed: int = 0, batc
 
 def evaluate_captioner(captioner, data, *, greedy: bool = True, seed: int = 0, **kw) -> dict:
     """:func:`score_captions` of the captioner's captions of ``data`` against its true specs, plus
-    three examples ``(caption, truth)``."""
+    three examples ``(caption, truth)``, the truth in the captioner's object order."""
     captions = caption_dataset(captioner, data, greedy=greedy, seed=seed, **kw)
     scores = score_captions(captions, data.specs)
-    scores["examples"] = [(captions[i], data.detailed[i]) for i in range(min(3, len(captions)))]
+    order = getattr(getattr(captioner, "config", None), "object_order", "scene")
+    scores["examples"] = [(captions[i], detailed_caption(data.specs[i], order)) for i in range(min(3, len(captions)))]
     return scores

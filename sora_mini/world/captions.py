@@ -161,10 +161,26 @@ def short_caption(spec: SceneSpec) -> str:
     )
 
 
-def detailed_caption(spec: SceneSpec) -> str:
-    """One sentence per object with every attribute, then the background."""
+CAPTION_ORDERS = ("scene", "color")  # the order a detailed caption lists its objects in
+
+
+def caption_objects(spec: SceneSpec, order: str = "scene") -> list[ObjectSpec]:
+    """``spec``'s objects in caption ``order``: ``"scene"`` (as the spec lists them) or ``"color"``
+    (by the palette's order, red first: one order that any video of the scene shows, since the
+    colours of a scene differ; what the captioner writes, so its first words never guess)."""
+    if order not in CAPTION_ORDERS:
+        raise ValueError(f"unknown caption order {order!r}; choose one of {', '.join(CAPTION_ORDERS)}")
+    if order == "scene":
+        return list(spec.objects)
+    rank = {c: i for i, c in enumerate(PALETTE)}
+    return sorted(spec.objects, key=lambda o: rank[o.color])
+
+
+def detailed_caption(spec: SceneSpec, order: str = "scene") -> str:
+    """One sentence per object with every attribute (objects in ``order``, see
+    :func:`caption_objects`), then the background."""
     sentences = []
-    for o in spec.objects:
+    for o in caption_objects(spec, order):
         where = "in the center" if o.region == "center" else f"at the {o.region}"
         sentences.append(
             f"{_article(o.size)} {o.size} {o.color} {o.shape} starts {where} "
