@@ -59,7 +59,7 @@ def _init_video(model, scale: str, recipe, *, run_root, device, progress) -> Non
     when missing) into the captioner's video encoder, frozen when ``recipe.freeze_video``."""
     if recipe.video_init != "clip":
         return
-    clip = get_clip(scale, run_root=run_root, device="cpu", progress=progress)
+    clip = get_clip(scale, run_root=run_root, device=device, progress=progress)
     if clip.config.video_channels != model.config.video_channels:
         raise ValueError(f"the captioner's video encoder {model.config.video_channels} cannot start from CLIP's "
                          f"{clip.config.video_channels}: give both the same video_channels, or video_init=None")
