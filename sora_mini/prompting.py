@@ -118,7 +118,7 @@ class PromptingModes:
         out = self._generate(prompt, GivenLatents(known, given), **options)
         kept = np.flatnonzero(masks.kept)  # the given frames as the autoencoder reconstructs the canvas
         out.videos[:, kept] = self.decode_latents(known)[:, kept]
-        out.info.update(mode=mode, given_frames=np.flatnonzero(masks.kept).tolist(),
+        out.info.update(mode=mode, given_frames=kept.tolist(),
                         given_latent_frames=np.flatnonzero(masks.latent).tolist(), **info)
         return out
 

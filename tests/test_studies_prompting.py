@@ -122,3 +122,18 @@ def test_every_mode_on_the_tiny_pipeline_caches_and_plots(tiny_pipeline_dir, tmp
     assert len(plot_edit_tradeoff(pm.edit_curve(result)).axes) == 3
     fig = plot_frame_steps(ramp(5), {"seam": [2]})
     assert len(fig.axes[0].get_legend().get_texts()) == 3  # steps, the seam, the median
+
+
+def test_connect_row_measures_the_step_into_the_given_end():
+    class Identity:  # a "pipeline" whose autoencoder reconstructs exactly
+        @staticmethod
+        def reconstruct(video):
+            return np.asarray(video)[None]
+
+    first, second = ramp(9), ramp(9)[::-1].copy()
+    video = np.concatenate([first[-1:], ramp(4), second[:4]])  # head 1, 4 generated, tail 4
+    info = {"head_frames": 1, "tail_frames": 4, "given_frames": [0, 5, 6, 7, 8]}
+    row = pm.connect_row(Identity(), video, info, first, second)
+    steps = np.abs(np.diff(video.astype(float), axis=0)).mean(axis=(1, 2, 3))
+    assert row["seam_ratio"] == pytest.approx(steps[4] / np.median(steps))
+    assert row["gap"] == pytest.approx(0.0) and row["seam_ratio"] > 1.5  # the tail jumps back up the ramp

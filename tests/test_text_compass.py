@@ -71,13 +71,17 @@ def test_each_stage_reads_the_text_encoder_its_preset_names(monkeypatch):
     """cfg.train.text_encoder is stage 1's frozen encoder, cfg.train.finetune.text_encoder stage 2's;
     stage 1's plain MiniLM keeps the folder name it had before the field existed."""
     import dataclasses
+    import json
+    from pathlib import Path
 
     from sora_mini import config as config_module
-    from sora_mini.artifacts.stages import finetune_training
+    from sora_mini.artifacts.stages import finetune_training, stage_dirs
     from sora_mini.artifacts.video import video_model_dir, video_training
 
     small = config_module.PRESETS["small"]
     assert video_training("small").text_encoder == small.train.text_encoder
+    shipped = json.loads((Path(__file__).parents[1] / "data/pretrained/small/training.json").read_text())
+    assert [p.name for p in stage_dirs("small")] == [s["folder"] for s in shipped["stages"]]  # names kept
     assert finetune_training("small").text_encoder == small.train.finetune.text_encoder
     tiny = config_module.PRESETS["tiny"]
     plain = video_training("tiny")

@@ -74,16 +74,14 @@ def train_captioner(model, data, recipe: TextTrainConfig = DEFAULT_RECIPE, *, pr
     model's ``config.object_order`` -> history rows. A frozen video encoder (``video_frozen``, as
     ``TextTrainConfig.freeze_video`` leaves it) encodes every video once, before the first step:
     the steps then train the decoder on those tokens, as the video model trains on cached latents."""
-    order = model.config.object_order
-    if not model.video_frozen:
-        return _fit(model, lambda m, v, c: m.loss(v, c), data, recipe, caption="detailed", precision=precision,
-                    device=device, ckpt_path=ckpt_path, log_path=log_path, progress=progress, desc="captioner",
-                    callbacks=callbacks, order=order)
-    tokens = video_tokens(model.video, data, device=device)
-    return _fit(model, lambda m, t, c: m.loss(None, c, video_tokens=t), data, recipe, caption="detailed",
-                precision=precision, device=device, ckpt_path=ckpt_path, log_path=log_path, progress=progress,
-                desc="captioner", callbacks=callbacks, order=order,
-                inputs=lambda b: torch.stack([tokens[i] for i in b["index"]]))
+    loss, inputs = (lambda m, v, c: m.loss(v, c)), None
+    if model.video_frozen:
+        tokens = video_tokens(model.video, data, device=device)
+        loss = lambda m, t, c: m.loss(None, c, video_tokens=t)
+        inputs = lambda b: torch.stack([tokens[i] for i in b["index"]])
+    return _fit(model, loss, data, recipe, caption="detailed", precision=precision, device=device,
+                ckpt_path=ckpt_path, log_path=log_path, progress=progress, desc="captioner", callbacks=callbacks,
+                order=model.config.object_order, inputs=inputs)
 
 
 @torch.no_grad()
