@@ -171,14 +171,16 @@ def _si(n: float, unit: str = "") -> str:
 
 def format_plan(plan: dict) -> str:
     """The human-readable form of :func:`sora_mini.artifacts.plan.plan_training`'s dict."""
-    lines = [f"text-to-video training at scale {plan['scale']}", *_format_stage(plan, "stage 1" if "stage2" in plan
-                                                                               else "")]
-    if "stage2" in plan:
-        lines += _format_stage(plan["stage2"], "stage 2 (from stage 1's weights)")
-        lines.append(f"  FLOPs, both stages  {_si(plan['flops_total'])}")
+    later = sorted(int(k[5:]) for k in plan if k.startswith("stage") and k[5:].isdigit())
+    lines = [f"text-to-video training at scale {plan['scale']}", *_format_stage(plan, "stage 1" if later else "")]
+    for k in later:
+        lines += _format_stage(plan[f"stage{k}"], f"stage {k} (from stage {k - 1}'s weights)")
+    every = "both stages" if len(later) == 1 else f"all {len(later) + 1} stages"
+    if later:
+        lines.append(f"  FLOPs, {every}  {_si(plan['flops_total'])}")
     if plan["seconds"] is not None:
         s = plan["seconds"]
-        both = " for both stages" if "stage2" in plan else ""
+        both = f" for {every}" if later else ""
         lines += [f"  peak memory   ~{plan['peak_memory_bytes'] / 2**20:.0f} MiB",
                   f"  wall time     ~{s['total']:.0f} s{both}, autoencoder {s['autoencoder']:.0f} s included"]
     return "\n".join(lines)

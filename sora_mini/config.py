@@ -108,6 +108,11 @@ class FinetuneConfig:
     # directions, so "starts at the left and moves right" and "starts at the right and moves left"
     # hold the same words, and the stage-1 model drew their mean
     text_encoder: str = "minilm-compass"
+    # the stage's scenes (None: as stage 1's; metadata: sora_mini.pretrained.HASH_IF_SET): at most this
+    # many objects, drawn from these motions
+    # (sora_mini.world MOTIONS), e.g. max_objects=1, motions=("move",) for a stage of straight movers
+    max_objects: int | None = field(default=None, metadata={"hash_if_set": True})
+    motions: tuple[str, ...] | None = field(default=None, metadata={"hash_if_set": True})
     # a caption transformer trained with the model from the stage's start, its tokens read after
     # MiniLM's (sora_mini.text.joint). Measured at small (2000 steps): it did not learn to tell those
     # two captions apart (velocity gap 0.013, "red" / "blue" 0.46), so it is off
@@ -135,7 +140,15 @@ class TrainConfig:
     # Measured at small in a 60-minute recipe (compass in both stages, 1500 + 1200 steps): all three
     # 0.05 on held-out prompts against 0.30 for the shipped 3000 + 2000 steps (compass in stage 2 only)
     text_encoder: str = "minilm"
-    finetune: FinetuneConfig | None = None  # stage 2 of the text-to-video model (None: one stage)
+    # the text-to-video model's later stages: stage 2, or a tuple (stages 2, 3, ...), each from the
+    # EMA weights of the stage before (None: one stage); finetune_stages() gives the tuple
+    finetune: FinetuneConfig | tuple[FinetuneConfig, ...] | None = None
+
+    def finetune_stages(self) -> tuple[FinetuneConfig, ...]:
+        """The stages after the first, in order (empty for a one-stage recipe)."""
+        if self.finetune is None:
+            return ()
+        return (self.finetune,) if isinstance(self.finetune, FinetuneConfig) else tuple(self.finetune)
 
 
 @dataclass(frozen=True)
@@ -195,8 +208,20 @@ PRESETS: dict[str, ScaleConfig] = {
         # the grammar's "left"/"right" name regions and directions; measured direction 0.03 -> 0.13)
         train=TrainConfig(steps=3000, batch_size=16, lr=5e-4, log_every=25, videos=20000, tokens_per_step=4096,
                           warmup_steps=200, ema_decay=0.999, ckpt_every=250,
-                          finetune=FinetuneConfig(steps=2000, lr=3e-4, warmup_steps=100, videos=8000,
-                                                  frames=(17,), mask_scale=0.7)),
+                          finetune=(FinetuneConfig(steps=2000, lr=3e-4, warmup_steps=100, videos=8000,
+                                                   frames=(17,), mask_scale=0.7),
+                                    # stage 3: after stage 2 the model still had no usable direction
+                                    # signal ("moves <dir> slowly", 8 directions x 3 seeds: direction
+                                    # 0.12, motion 0.00). A third of a stage-2 step's clips hold a
+                                    # mover; here every clip is one object moving straight (bouncing):
+                                    # probe from stage 2, 1000 steps: direction 0.12 -> 0.72
+                                    FinetuneConfig(steps=2000, lr=3e-4, warmup_steps=100, videos=8000,
+                                                   frames=(17,), mask_scale=0.7, whiten_text=False,
+                                                   max_objects=1, motions=("move",)),
+                                    # stage 4: stage 2's clips again at a third of its learning rate,
+                                    # for the other motions and the two- and three-object scenes
+                                    FinetuneConfig(steps=1000, lr=1e-4, warmup_steps=50, videos=8000,
+                                                   frames=(17,), mask_scale=0.7, whiten_text=False))),
     ),
     "base": ScaleConfig(
         name="base",

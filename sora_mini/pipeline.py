@@ -304,7 +304,7 @@ def resolve_pipeline_dir(path_or_scale, *, run_root="runs") -> Path:
 def trained_dir(scale: str, *, run_root="runs", data_folder=None, **trainer_overrides) -> Path:
     """Where ``scale``'s recipe trains its pipeline: ``runs/<scale>/text_to_video-<hash>`` (the
     options as in :func:`train_pipeline`; the defaults are the folder a scale name loads). For a
-    two-stage preset (``cfg.train.finetune``, world data, no overrides) the last stage's folder."""
+    staged preset (``cfg.train.finetune``, world data, no overrides) the last stage's folder."""
     from sora_mini.artifacts.stages import has_stage_two, stage_dirs
     from sora_mini.artifacts.video import video_model_dir, video_training
 
@@ -325,14 +325,15 @@ def train_pipeline(scale: str = "tiny", *, run_root="runs", device="cpu", progre
     snapshots it has: pass ``retrain=True`` for others). Under torchrun every process calls this
     (DDP, see ``train_video_model``): rank 0 saves, and every rank returns once the pipeline is saved.
 
-    A two-stage preset (``cfg.train.finetune``; world data, no ``trainer_overrides``) trains stage 1
-    into its folder, then stage 2 from it into another, and returns the last; ``retrain`` retrains both."""
-    from sora_mini.artifacts.stages import has_stage_two
+    A staged preset (``cfg.train.finetune``; world data, no ``trainer_overrides``) trains stage 1
+    into its folder, then each later stage from the one before into another, and returns the
+    last; ``retrain`` retrains them all."""
+    from sora_mini.artifacts.stages import has_stage_two, stage_count
     from sora_mini.artifacts.store import write_training_info
     from sora_mini.artifacts.video import train_video_model
     from sora_mini.train.distributed import barrier, process_group
 
-    stages = (1, 2) if has_stage_two(scale, data_folder, trainer_overrides) else (1,)
+    stages = range(1, stage_count(scale) + 1) if has_stage_two(scale, data_folder, trainer_overrides) else (1,)
     with process_group(device) as info:
         for stage in stages:
             result = train_video_model(scale, run_root=run_root, device=info.device, progress=progress,

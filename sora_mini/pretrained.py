@@ -69,14 +69,25 @@ def config_from_dict(cls, data: dict, source: str = "config"):
     if unknown:
         raise ValueError(f"{source}: unknown {cls.__name__} field(s) {', '.join(unknown)}; it was "
                          f"written by another version or for another class (known: {', '.join(fields)})")
-    missing = sorted(set(fields) - set(data))
+    missing = sorted(n for n in set(fields) - set(data) if not fields[n].metadata.get("hash_if_set"))
     if missing:
         raise ValueError(f"{source}: {cls.__name__} field(s) {', '.join(missing)} missing; save the "
                          "model again with save_pretrained, or add the field(s) to the JSON")
     return cls(**{name: _as_tuples(value) for name, value in data.items()})
 
 
-HASH_IF_SET = {"hash_if_set": True}  # field metadata: see config_hash
+HASH_IF_SET = {"hash_if_set": True}  # field metadata: see config_hash (and config_from_dict: None when absent)
+
+
+def _hashed_fields(config) -> dict:
+    """``config_to_dict(config)`` without its unset HASH_IF_SET fields, nested configs alike."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("hash_if_set") and value is None:
+            continue
+        out[f.name] = _hashed_fields(value) if dataclasses.is_dataclass(value) else _jsonable(value)
+    return out
 
 
 def config_hash(config, length: int = 8) -> str:
@@ -84,12 +95,8 @@ def config_hash(config, length: int = 8) -> str:
 
     A field declared with ``field(default=None, metadata=HASH_IF_SET)`` (one added after folders
     were trained under the old fields) is hashed only when it is not None, so those folders keep
-    their names."""
-    fields = config_to_dict(config)
-    for f in dataclasses.fields(config):
-        if f.metadata.get("hash_if_set") and getattr(config, f.name) is None:
-            del fields[f.name]
-    text = json.dumps({"class": type(config).__name__, **fields}, sort_keys=True)
+    their names; in nested configs too."""
+    text = json.dumps({"class": type(config).__name__, **_hashed_fields(config)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 

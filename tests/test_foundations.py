@@ -174,3 +174,26 @@ def test_config_hash_changes_with_any_field():
     assert config_hash(TinyConfig()) == config_hash(TinyConfig())
     assert config_hash(TinyConfig()) != config_hash(TinyConfig(sizes=(1, 3)))
     assert config_from_dict(TinyConfig, {"width": 3, "sizes": [1, 2]}) == TinyConfig()
+
+
+def test_hash_if_set_fields_keep_old_names_when_nested_and_load_when_absent():
+    from sora_mini.pretrained import HASH_IF_SET
+
+    @dataclasses.dataclass(frozen=True)
+    class Old:
+        width: int = 3
+
+    @dataclasses.dataclass(frozen=True)
+    class New:  # Old with a field added later
+        width: int = 3
+        extra: int | None = dataclasses.field(default=None, metadata=HASH_IF_SET)
+
+    @dataclasses.dataclass(frozen=True)
+    class Outer:
+        inner: object = None
+
+    assert config_hash(Outer(New())) == config_hash(Outer(Old()))  # unset in a nested config: same name
+    assert config_hash(Outer(New(extra=2))) != config_hash(Outer(Old()))
+    assert config_from_dict(New, {"width": 4}) == New(width=4, extra=None)  # written before the field
+    with pytest.raises(ValueError, match="width"):
+        config_from_dict(New, {"extra": 1})  # an ordinary field is still required

@@ -218,3 +218,46 @@ def test_caption_whitening_keeps_the_function_and_is_saved(tmp_path):
     assert not VideoDiT.from_pretrained(tmp_path / "plain").text_conditioner.whitened
     with pytest.raises(ValueError, match="at least 2"):
         whitening(corpus[:1, :1], torch.ones(1, 1, dtype=torch.bool))
+
+
+def test_cpu_bf16_attention_masks_as_the_reference_forward_and_backward():
+    """The bf16 CPU path adds the mask as a 0 / -inf bias: outputs and gradients as a masked softmax."""
+    from sora_mini.models.layers import dot_product_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 6, 8) for _ in range(3))
+    mask = torch.rand(2, 1, 6, 6) < 0.6
+    mask[..., 0] = True  # every query sees a key
+    grad = torch.randn(2, 2, 6, 8)
+
+    def run(fn, dtype):
+        leaves = [x.detach().to(dtype).clone().requires_grad_() for x in (q, k, v)]
+        out = fn(*leaves)
+        out.backward(grad.to(dtype))
+        return [out.float(), *(x.grad.float() for x in leaves)]
+
+    def reference(q, k, v):
+        scores = (q @ k.transpose(-2, -1)) / q.shape[-1] ** 0.5
+        return scores.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+
+    want = run(reference, torch.float32)
+    bias = torch.zeros(mask.shape, dtype=torch.bfloat16).masked_fill(~mask, float("-inf"))
+    for m in (mask, bias):
+        got = run(lambda q, k, v, m=m: dot_product_attention(q, k, v, m), torch.bfloat16)
+        for a, b in zip(got, want):
+            assert torch.allclose(a, b, atol=0.06, rtol=0.05), float((a - b).abs().max())
+    unmasked = run(lambda q, k, v: dot_product_attention(q, k, v, None), torch.bfloat16)
+    assert not torch.allclose(unmasked[0], want[0], atol=0.06)  # the mask matters at this tolerance
+
+
+def test_caption_rows_drop_padding_and_keep_token_order():
+    from sora_mini.models.conditioning import TextConditioner
+
+    tokens = torch.arange(4 * 3, dtype=torch.float32).view(4, 3, 1)  # example e, token j -> 3 e + j
+    tmask = torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1], [1, 0, 0]]).bool()
+    rows = torch.tensor([[0, 1, -1], [2, 3, -1]])  # row 1: examples 2 and 3; -1 = no example
+    ctx, owner, valid = TextConditioner.rows(tokens, tmask, rows)
+    assert ctx.shape == (2, 4, 1)  # the fullest row (examples 2 and 3) has 3 + 1 real tokens
+    assert ctx[0, :3, 0].tolist() == [0, 1, 3] and owner[0, :3].tolist() == [0, 0, 1]
+    assert valid[0].tolist() == [True, True, True, False]
+    assert ctx[1, :, 0].tolist() == [6, 7, 8, 9] and owner[1].tolist() == [2, 2, 2, 3] and bool(valid[1].all())

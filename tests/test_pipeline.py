@@ -141,3 +141,38 @@ def test_training_twice_gives_identical_weights(tiny_run_root, tmp_path):
         folders.append(train_pipeline("tiny", run_root=root, progress=False, steps=4))
     a, b = (SoraMiniPipeline.from_pretrained(f).transformer.state_dict() for f in folders)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_third_stage_trains_from_the_second(tiny_pipeline_dir, tiny_run_root):
+    """A recipe of three stages: stage 3 starts from stage 2's EMA weights, on its own scenes."""
+    import dataclasses
+
+    from sora_mini.artifacts.stages import finetune_training, stage_chain, stage_dirs, staged_log
+    from sora_mini.artifacts.store import training_info
+    from sora_mini.artifacts.video import train_video_model
+    from sora_mini.config import get_config
+    from sora_mini.models.video_dit import VideoDiT
+
+    tiny = get_config("tiny")
+    ft = tiny.train.finetune
+    third = dataclasses.replace(ft, steps=3, whiten_text=False, max_objects=1, motions=("move",), videos=16)
+    cfg = dataclasses.replace(tiny, train=dataclasses.replace(tiny.train, finetune=(ft, third)))
+    folders = stage_dirs(cfg, run_root=tiny_run_root)
+    assert folders[:2] == stage_dirs("tiny", run_root=tiny_run_root) and len(folders) == 3  # stages 1-2 reused
+    training = finetune_training(cfg, stage=3)
+    assert training.data.max_objects == 1 and training.data.motions == ("move",) and training.trainer.steps == 3
+    with pytest.raises(ValueError, match="stage 4"):
+        finetune_training(cfg, stage=4)
+    with pytest.raises(ValueError, match="whitened the caption tokens already"):
+        bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, finetune=(ft, dataclasses.replace(third, whiten_text=True))))
+        finetune_training(bad, stage=3)
+    folder = train_pipeline(cfg, run_root=tiny_run_root, progress=False)
+    assert folder == folders[2] and stage_chain(folder) == folders
+    assert training_info(folder)["result"]["init_from"] == folders[1].name
+    assert [r["stage"] for r in staged_log(folders)][-1] == 3
+    start = VideoDiT.from_pretrained(folders[1] / "transformer").state_dict()
+    end = VideoDiT.from_pretrained(folder / "transformer").state_dict()
+    assert any(not torch.equal(start[k], end[k]) for k in start)
+    assert VideoDiT.from_pretrained(folder / "transformer").text_conditioner.whitened  # stage 2's, kept
+    with pytest.raises(ValueError, match="stage must be one of 1 to 3"):
+        train_video_model(cfg, run_root=tiny_run_root, stage=4)

@@ -82,7 +82,7 @@ def test_each_stage_reads_the_text_encoder_its_preset_names(monkeypatch):
     assert video_training("small").text_encoder == small.train.text_encoder
     shipped = json.loads((Path(__file__).parents[1] / "data/pretrained/small/training.json").read_text())
     assert [p.name for p in stage_dirs("small")] == [s["folder"] for s in shipped["stages"]]  # names kept
-    assert finetune_training("small").text_encoder == small.train.finetune.text_encoder
+    assert finetune_training("small").text_encoder == small.train.finetune_stages()[0].text_encoder
     tiny = config_module.PRESETS["tiny"]
     plain = video_training("tiny")
     assert plain.text_encoder == "minilm"

@@ -75,6 +75,18 @@ def test_holdout_keeps_every_attribute_seen_and_training_avoids_it():
         holdout_combos(25)
 
 
+def test_training_scenes_can_hold_one_kind_of_motion():
+    specs = training_specs(VideoDataConfig(videos=40, max_objects=1, motions=("move",)))
+    assert all(len(s.objects) == 1 and s.objects[0].motion == "move" for s in specs)
+    assert not {combo_of(s.objects[0]) for s in specs} & holdout_combos(16, seed=0)  # the hold-out holds
+    two = training_specs(VideoDataConfig(videos=10, max_objects=2, min_objects=2))
+    assert all(len(s.objects) == 2 for s in two)
+    with pytest.raises(ValueError, match="unknown motions"):
+        VideoDataConfig(motions=("jump",))
+    with pytest.raises(ValueError, match="min_objects"):
+        VideoDataConfig(max_objects=1, min_objects=2)
+
+
 def test_time_shift_grows_with_size_and_length():
     assert time_shift((1, 4, 4)) == pytest.approx(1.0)
     assert time_shift((9, 4, 4)) == pytest.approx(3.0)

@@ -212,10 +212,10 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
                   device="cpu") -> dict:
     """The cost of training ``scale``'s text-to-video model (see the module docstring): a JSON-able
     dict of counts (tokens, parameters, FLOPs) and, with ``measure``, seconds and bytes (``None``
-    without). Nothing is trained or written. A two-stage preset (``cfg.train.finetune``) adds
-    ``"stage2"``, the same counts and times for its second stage, and its seconds to the totals
-    (``seconds.total``, ``flops_total``); the top-level counts are stage 1's."""
-    from sora_mini.artifacts.stages import finetune_training, stage_dirs
+    without). Nothing is trained or written. A staged preset (``cfg.train.finetune``) adds
+    ``"stage2"`` (``"stage3"``, ...), the same counts and times for each later stage, and their
+    seconds to the totals (``seconds.total``, ``flops_total``); the top-level counts are stage 1's."""
+    from sora_mini.artifacts.stages import finetune_training, stage_count, stage_dirs
 
     training = video_training(scale, run_root=run_root)
     ae_dir = autoencoder_dir(training.scale, kind=AUTOENCODER_KIND, run_root=run_root)
@@ -225,17 +225,17 @@ def plan_training(scale: str = "tiny", *, run_root: str | os.PathLike = "runs", 
     if measure:
         plan["seconds"]["autoencoder"] = timing["autoencoder_seconds"]
         plan["seconds"]["total"] += timing["autoencoder_seconds"]
-    if get_config(scale).train.finetune is None:
-        return plan
-    second = finetune_training(scale, run_root=run_root)
-    timing2 = _measure_data_and_autoencoder(second, ae_dir, run_root=run_root, device=device,
-                                            time_autoencoder=False) if measure else {}  # its clips' own rate
-    stage2 = _stage_plan(second, stage_dirs(scale, run_root=run_root)[-1], timing2, measure=measure, device=device)
-    plan["stage2"] = stage2
-    plan["flops_total"] += stage2["flops_total"]
-    if measure:
-        plan["seconds"]["total"] += stage2["seconds"]["total"]
-        plan["peak_memory_bytes"] = max(plan["peak_memory_bytes"], stage2["peak_memory_bytes"])
+    folders = stage_dirs(scale, run_root=run_root)
+    for stage in range(2, stage_count(scale) + 1):
+        later = finetune_training(scale, run_root=run_root, stage=stage)
+        timing_k = _measure_data_and_autoencoder(later, ae_dir, run_root=run_root, device=device,
+                                                 time_autoencoder=False) if measure else {}  # its clips' own rate
+        part = _stage_plan(later, folders[stage - 1], timing_k, measure=measure, device=device)
+        plan[f"stage{stage}"] = part
+        plan["flops_total"] += part["flops_total"]
+        if measure:
+            plan["seconds"]["total"] += part["seconds"]["total"]
+            plan["peak_memory_bytes"] = max(plan["peak_memory_bytes"], part["peak_memory_bytes"])
     return plan
 
 

@@ -1,6 +1,7 @@
 """A scale's text-to-video training in stages (Open-Sora's multi-stage recipe): stage 1 is
-:func:`sora_mini.artifacts.video.video_training`; stage 2 (``cfg.train.finetune``,
-:func:`finetune_training`) starts from stage 1's EMA weights in a folder of its own. The folders
+:func:`sora_mini.artifacts.video.video_training`; each later stage (``cfg.train.finetune``, one
+``FinetuneConfig`` or a tuple of them; :func:`finetune_training`) starts from the EMA weights of
+the stage before, in a folder of its own. The folders
 (``stage_dirs``), the chain a finished folder was trained through (``stage_chain``), their logs as
 one run (``staged_log``) and their snapshots counted from stage 1's start (``stage_snapshots``).
 ``sora_mini.pipeline.train_pipeline`` runs the stages in order.
@@ -20,45 +21,65 @@ from sora_mini.artifacts.video import (
     video_model_dir,
     video_training,
 )
-from sora_mini.config import ScaleConfig, get_config
+from sora_mini.config import FinetuneConfig, ScaleConfig, get_config
 from sora_mini.text.joint import JointTextConfig
 from sora_mini.train.video import MaskRatios
 
 
-def finetune_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs") -> VideoTraining:
-    """Stage 2 of ``scale``'s recipe (``cfg.train.finetune``): stage 1's training with the stage's
-    clips (``videos`` world scenes of the same seed, so the same hold-out, at the stage's
-    durations), its frame-mask ratios times ``mask_scale``, a new warmup and cosine decay over
-    ``steps`` at ``lr``, and (``joint_text``) a caption transformer trained with it. It starts
-    from stage 1's EMA weights (see :func:`stage_dirs`)."""
+def stage_count(scale: ScaleConfig | str) -> int:
+    """How many stages ``scale``'s recipe trains: 1 + ``cfg.train.finetune_stages()``."""
+    return 1 + len(get_config(scale).train.finetune_stages())
+
+
+def stage_config(scale: ScaleConfig | str, stage: int) -> FinetuneConfig:
+    """The ``FinetuneConfig`` of stage ``stage`` (2, 3, ...) of ``scale``'s recipe."""
+    stages = get_config(scale).train.finetune_stages()
+    if not 2 <= stage <= len(stages) + 1:
+        have = f"stages 2 to {len(stages) + 1}" if stages else "no stage after the first (cfg.train.finetune is None)"
+        raise ValueError(f"scale {get_config(scale).name!r} has {have}, not stage {stage!r}")
+    ft = stages[stage - 2]
+    earlier = [k for k in range(2, stage) if stages[k - 2].whiten_text]
+    if ft.whiten_text and earlier:
+        raise ValueError(f"stage {stage} of {get_config(scale).name!r} sets whiten_text, but stage {earlier[0]} "
+                         "whitened the caption tokens already: set whiten_text=False in the later stage")
+    return ft
+
+
+def finetune_training(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs",
+                      stage: int = 2) -> VideoTraining:
+    """Stage ``stage`` (2, 3, ...) of ``scale``'s recipe (``cfg.train.finetune``): stage 1's
+    training with the stage's clips (``videos`` world scenes of the same seed, so the same
+    hold-out, at the stage's durations, with its ``max_objects`` and ``motions`` when set), its
+    frame-mask ratios times ``mask_scale``, a new warmup and cosine decay over ``steps`` at ``lr``,
+    and (``joint_text``) a caption transformer trained with it. It starts from the EMA weights of
+    the stage before (see :func:`stage_dirs`)."""
     cfg = get_config(scale)
-    ft = cfg.train.finetune
-    if ft is None:
-        raise ValueError(f"scale {cfg.name!r} has one training stage (cfg.train.finetune is None)")
+    ft = stage_config(cfg, stage)
     base = video_training(cfg, run_root=run_root)
-    data = dataclasses.replace(base.data, videos=ft.videos, frames=ft.frames)
+    scenes = {k: v for k, v in (("max_objects", ft.max_objects), ("motions", ft.motions)) if v is not None}
+    data = dataclasses.replace(base.data, videos=ft.videos, frames=ft.frames, **scenes)
     masks = MaskRatios(**{k: round(v * ft.mask_scale, 6) for k, v in dataclasses.asdict(base.recipe.masks).items()})
     trainer = dataclasses.replace(base.trainer, steps=ft.steps, lr=ft.lr, warmup_steps=ft.warmup_steps,
-                                  desc=f"text-to-video stage 2 ({cfg.name})")
+                                  desc=f"text-to-video stage {stage} ({cfg.name})")
     joint = JointTextConfig(frozen=ft.text_encoder) if ft.joint_text else None
     return dataclasses.replace(base, data=data, recipe=dataclasses.replace(base.recipe, masks=masks), trainer=trainer,
                                text_encoder=ft.text_encoder, joint_text=joint)
 
 
 def has_stage_two(scale: ScaleConfig | str, data_folder=None, trainer_overrides: dict | None = None) -> bool:
-    """True when ``scale``'s recipe has a second stage and this training is that recipe: world
+    """True when ``scale``'s recipe has later stages and this training is that recipe: world
     data and no trainer overrides (``--steps``, ``--minutes``, a user's clip folder train one stage)."""
-    return get_config(scale).train.finetune is not None and data_folder is None and not trainer_overrides
+    return stage_count(scale) > 1 and data_folder is None and not trainer_overrides
 
 
 def stage_dirs(scale: ScaleConfig | str = "tiny", *, run_root: str | os.PathLike = "runs") -> list[Path]:
-    """The folders of ``scale``'s training stages, in order: stage 1's, then stage 2's (when the
-    preset has one, trained from stage 1's folder)."""
-    first = video_model_dir(video_training(scale, run_root=run_root), run_root=run_root)
-    if get_config(scale).train.finetune is None:
-        return [first]
-    return [first, video_model_dir(finetune_training(scale, run_root=run_root), run_root=run_root, init_from=first,
-                                   whiten_text=get_config(scale).train.finetune.whiten_text)]
+    """The folders of ``scale``'s training stages, in order: stage 1's, then each later stage's
+    (trained from the folder before it; its name hashes that folder's name)."""
+    folders = [video_model_dir(video_training(scale, run_root=run_root), run_root=run_root)]
+    for stage in range(2, stage_count(scale) + 1):
+        folders.append(video_model_dir(finetune_training(scale, run_root=run_root, stage=stage), run_root=run_root,
+                                       init_from=folders[-1], whiten_text=stage_config(scale, stage).whiten_text))
+    return folders
 
 
 @dataclass(frozen=True)

@@ -224,29 +224,37 @@ def train_video_model(scale: ScaleConfig | str = "tiny", *, run_root: str | os.P
     step's batch; rank 0 alone writes the log, checkpoints and snapshots, and only its result
     holds the parts (the others' ``parts`` is None, as for a finished folder).
 
-    ``stage=2``: the preset's second stage (:func:`finetune_training`), from the EMA weights of
-    stage 1's finished folder (a ``FileNotFoundError`` when it is not trained);
-    ``sora_mini.pipeline.train_pipeline`` runs the stages in order."""
-    from sora_mini.artifacts.stages import finetune_training, has_stage_two, stage_dirs
+    ``stage=2`` (3, ...): a later stage of the preset (:func:`finetune_training`), from the EMA
+    weights of the stage before's finished folder (a ``FileNotFoundError`` when it is not
+    trained); ``sora_mini.pipeline.train_pipeline`` runs the stages in order."""
+    from sora_mini.artifacts.stages import (
+        finetune_training,
+        has_stage_two,
+        stage_config,
+        stage_count,
+        stage_dirs,
+    )
     from sora_mini.train.distributed import barrier, process_group
 
-    if stage not in (1, 2):
-        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
-    if stage == 2 and not has_stage_two(scale, data_folder, trainer_overrides):
-        raise ValueError("stage 2 is the preset's recipe: world data, no trainer overrides, and a scale whose "
-                         "cfg.train.finetune is set")
+    count = stage_count(scale)
+    if isinstance(stage, bool) or stage not in range(1, count + 1):
+        raise ValueError(f"stage must be one of 1 to {count} (the stages of {get_config(scale).name!r}'s recipe), "
+                         f"got {stage!r}")
+    if stage > 1 and not has_stage_two(scale, data_folder, trainer_overrides):
+        raise ValueError(f"stage {stage} is the preset's recipe: world data, no trainer overrides, and a scale "
+                         "whose cfg.train.finetune is set")
     with process_group(device) as info:
         init_from, whiten = None, False
         if stage == 1:
             training = video_training(scale, run_root=run_root, data_folder=data_folder, **trainer_overrides)
             folder = video_model_dir(training, run_root=run_root)
         else:
-            training = finetune_training(scale, run_root=run_root)
-            init_from, folder = stage_dirs(scale, run_root=run_root)
-            whiten = get_config(scale).train.finetune.whiten_text
+            training = finetune_training(scale, run_root=run_root, stage=stage)
+            init_from, folder = stage_dirs(scale, run_root=run_root)[stage - 2:stage]
+            whiten = stage_config(scale, stage).whiten_text
             if not is_trained(init_from):
-                raise FileNotFoundError(f"stage 2 starts from stage 1's model in {init_from}, which is not "
-                                        "trained: train stage 1 first (train_pipeline runs both)")
+                raise FileNotFoundError(f"stage {stage} starts from stage {stage - 1}'s model in {init_from}, which "
+                                        "is not trained: train the stages in order (train_pipeline runs them all)")
         if retrain and info.rank == 0:
             from sora_mini.artifacts.store import clear_part
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from sora_mini.pretrained import HASH_IF_SET
 from sora_mini.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, render, sample_spec, spec_seed
 
 DIRECTED = ("move", "turn")  # motions whose direction is part of the combination
@@ -35,10 +36,20 @@ class VideoDataConfig:
     detailed_share: float = 0.8  # detailed captions (re-captioned); the rest short ones
     holdout: int = 16  # (colour, shape, motion) combinations no training video shows
     seed: int = 0
+    # the motions the scenes draw from (None: all of the world's MOTIONS): a stage of one kind of
+    # clip, e.g. ("move",) for a set where every object moves in a straight line (and bounces)
+    motions: tuple[str, ...] | None = field(default=None, metadata=HASH_IF_SET)
+    min_objects: int | None = field(default=None, metadata=HASH_IF_SET)  # None: 1
 
     def __post_init__(self):
         if self.videos < 1:
             raise ValueError(f"videos must be >= 1, got {self.videos}")
+        if self.motions is not None:
+            bad = [m for m in self.motions if m not in MOTIONS]
+            if bad or not self.motions:
+                raise ValueError(f"unknown motions {bad or '(none given)'}; allowed: {', '.join(MOTIONS)}")
+        if self.min_objects is not None and not 1 <= self.min_objects <= self.max_objects:
+            raise ValueError(f"need 1 <= min_objects ({self.min_objects}) <= max_objects ({self.max_objects})")
         if not 0.0 <= self.detailed_share <= 1.0:
             raise ValueError(f"detailed_share is a probability in [0, 1], got {self.detailed_share}")
 
@@ -72,7 +83,8 @@ def training_specs(data: VideoDataConfig) -> list:
     held = holdout_combos(data.holdout, data.seed)
     specs, k = [], 0
     while len(specs) < data.videos:
-        spec = sample_spec(spec_seed(data.seed, k), max_objects=data.max_objects)
+        spec = sample_spec(spec_seed(data.seed, k), max_objects=data.max_objects, motions=data.motions,
+                           min_objects=data.min_objects or 1)
         k += 1
         if not any(combo_of(o) in held for o in spec.objects):
             specs.append(spec)
