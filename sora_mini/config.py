@@ -212,8 +212,8 @@ PRESETS: dict[str, ScaleConfig] = {
                                                    frames=(17,), mask_scale=0.7),
                                     # stage 3: after stage 2 the model still had no usable direction
                                     # signal ("moves <dir> slowly", 8 directions x 3 seeds: direction
-                                    # 0.12, motion 0.00). A third of a stage-2 step's clips hold a
-                                    # mover; here every clip is one object moving straight (bouncing):
+                                    # 0.12, motion 0.00). Two of the world's eight motions have a
+                                    # direction; here every clip is one object moving straight (bouncing):
                                     # probe from stage 2, 1000 steps: direction 0.12 -> 0.72
                                     FinetuneConfig(steps=2000, lr=3e-4, warmup_steps=100, videos=8000,
                                                    frames=(17,), mask_scale=0.7, whiten_text=False,
