@@ -108,11 +108,10 @@ class FinetuneConfig:
     # directions, so "starts at the left and moves right" and "starts at the right and moves left"
     # hold the same words, and the stage-1 model drew their mean
     text_encoder: str = "minilm-compass"
-    # the stage's scenes (None: as stage 1's; metadata: sora_mini.pretrained.HASH_IF_SET): at most this
-    # many objects, drawn from these motions
-    # (sora_mini.world MOTIONS), e.g. max_objects=1, motions=("move",) for a stage of straight movers
-    max_objects: int | None = field(default=None, metadata={"hash_if_set": True})
-    motions: tuple[str, ...] | None = field(default=None, metadata={"hash_if_set": True})
+    # the stage's scenes (None: as stage 1's): at most this many objects, drawn from these motions
+    # (sora_mini.world.MOTIONS), e.g. max_objects=1, motions=("move",) for a stage of straight movers
+    max_objects: int | None = None
+    motions: tuple[str, ...] | None = None
     # a caption transformer trained with the model from the stage's start, its tokens read after
     # MiniLM's (sora_mini.text.joint). Measured at small (2000 steps): it did not learn to tell those
     # two captions apart (velocity gap 0.013, "red" / "blue" 0.46), so it is off
@@ -214,7 +213,7 @@ PRESETS: dict[str, ScaleConfig] = {
                                     # signal ("moves <dir> slowly", 8 directions x 3 seeds: direction
                                     # 0.12, motion 0.00). Two of the world's eight motions have a
                                     # direction; here every clip is one object moving straight (bouncing):
-                                    # probe from stage 2, 1000 steps: direction 0.12 -> 0.72
+                                    # a probe of it (cosine over 3000 steps), 1000 steps: 0.72 slow and quick
                                     FinetuneConfig(steps=2000, lr=3e-4, warmup_steps=100, videos=8000,
                                                    frames=(17,), mask_scale=0.7, whiten_text=False,
                                                    max_objects=1, motions=("move",)),

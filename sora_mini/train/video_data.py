@@ -20,7 +20,16 @@ import numpy as np
 import torch
 
 from sora_mini.pretrained import HASH_IF_SET
-from sora_mini.world import COLORS, DIRECTIONS, MOTIONS, SHAPES, render, sample_spec, spec_seed
+from sora_mini.world import (
+    COLORS,
+    DIRECTIONS,
+    MOTIONS,
+    SHAPES,
+    check_motions,
+    render,
+    sample_spec,
+    spec_seed,
+)
 
 DIRECTED = ("move", "turn")  # motions whose direction is part of the combination
 
@@ -45,9 +54,7 @@ class VideoDataConfig:
         if self.videos < 1:
             raise ValueError(f"videos must be >= 1, got {self.videos}")
         if self.motions is not None:
-            bad = [m for m in self.motions if m not in MOTIONS]
-            if bad or not self.motions:
-                raise ValueError(f"unknown motions {bad or '(none given)'}; allowed: {', '.join(MOTIONS)}")
+            check_motions(self.motions)  # before any scene is drawn
         if self.min_objects is not None and not 1 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 1 <= min_objects ({self.min_objects}) <= max_objects ({self.max_objects})")
         if not 0.0 <= self.detailed_share <= 1.0:

@@ -32,7 +32,7 @@ A scene has 1 to ``MAX_OBJECTS`` objects with distinct colours.
 from sora_mini.world.annotations import Annotations, Event, ObjectTrack
 from sora_mini.world.placement import Start, free_directions, start_regions, valid_start
 from sora_mini.world.render import coverage, render
-from sora_mini.world.sample import sample_spec, sample_specs, spec_seed
+from sora_mini.world.sample import check_motions, sample_spec, sample_specs, spec_seed
 from sora_mini.world.spec import (
     BACKGROUNDS,
     COLORS,
@@ -53,12 +53,41 @@ from sora_mini.world.spec import (
 
 _DATASETS = ("WorldDataset", "FolderVideoDataset", "BucketBatchSampler", "collate", "export_world_samples")
 
-__all__ = ["BACKGROUNDS", "COLORS", "DIRECTIONS", "EVENT_TIMES", "MAX_OBJECTS", "MOTIONS", "PALETTE",
-           "REGIONS", "SHAPES", "SIZES", "SPEEDS", "VOCABULARY",
-           "Annotations", "BucketBatchSampler", "Event", "FolderVideoDataset", "ObjectSpec",
-           "ObjectTrack", "SceneSpec", "Start", "WorldDataset", "collate", "coverage", "event_frame",
-           "export_world_samples", "free_directions", "render", "sample_spec", "sample_specs",
-           "spec_seed", "start_regions", "valid_start"]
+__all__ = [
+    "BACKGROUNDS",
+    "COLORS",
+    "DIRECTIONS",
+    "EVENT_TIMES",
+    "MAX_OBJECTS",
+    "MOTIONS",
+    "PALETTE",
+    "REGIONS",
+    "SHAPES",
+    "SIZES",
+    "SPEEDS",
+    "VOCABULARY",
+    "Annotations",
+    "BucketBatchSampler",
+    "Event",
+    "FolderVideoDataset",
+    "ObjectSpec",
+    "ObjectTrack",
+    "SceneSpec",
+    "Start",
+    "WorldDataset",
+    "check_motions",
+    "collate",
+    "coverage",
+    "event_frame",
+    "export_world_samples",
+    "free_directions",
+    "render",
+    "sample_spec",
+    "sample_specs",
+    "spec_seed",
+    "start_regions",
+    "valid_start",
+]
 
 
 def __getattr__(name):

@@ -247,6 +247,15 @@ def _sample_object(rng, color: str, motions, f: dict, taken: list[tuple[float, f
     return obj.validate()
 
 
+def check_motions(motions) -> tuple[str, ...]:
+    """``motions`` as a tuple (None: all of ``MOTIONS``), or a ``ValueError`` naming the unknown ones."""
+    motions = tuple(MOTIONS if motions is None else motions)
+    bad = [m for m in motions if m not in MOTIONS]
+    if bad or not motions:
+        raise ValueError(f"unknown motions {bad or '(none given)'}; allowed: {', '.join(MOTIONS)}")
+    return motions
+
+
 def sample_spec(seed: int, *, max_objects: int = MAX_OBJECTS, motions=None, min_objects: int = 1,
                 fix=None, strict: bool = True) -> SceneSpec:
     """A random scene, the same for the same arguments.
@@ -266,10 +275,7 @@ def sample_spec(seed: int, *, max_objects: int = MAX_OBJECTS, motions=None, min_
     if not 1 <= min_objects <= max_objects <= MAX_OBJECTS:
         raise ValueError(f"need 1 <= min_objects ({min_objects}) <= max_objects ({max_objects}) "
                          f"<= {MAX_OBJECTS}")
-    motions = tuple(MOTIONS if motions is None else motions)
-    bad = [m for m in motions if m not in MOTIONS]
-    if bad or not motions:
-        raise ValueError(f"unknown motions {bad or '(none given)'}; allowed: {', '.join(MOTIONS)}")
+    motions = check_motions(motions)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     fixes = _check_fix(fix, max_objects, motions, strict)
