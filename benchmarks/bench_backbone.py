@@ -76,7 +76,8 @@ def worker(kind: str, precision: str, c: dict, count_flops: bool) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step():
-        with autocast_for("cpu", precision):  # a CPU benchmark
+        # a CPU benchmark of each precision as such: "bf16" is bf16 autocast even where it is emulated
+        with autocast_for("cpu", "bf16-always" if precision == "bf16" else precision):
             if kind == "ours":
                 out = model(x, t.float(), text=text)
             else:
@@ -107,11 +108,13 @@ def worker(kind: str, precision: str, c: dict, count_flops: bool) -> dict:
     return out
 
 
-def matmul_flops(n: int = 2048, reps: int = 5) -> float:
-    """This machine's bf16 matmul FLOP/s: the best of ``reps`` square [n, n] @ [n, n] products."""
+def matmul_flops(n: int = 2048, reps: int = 5, dtype: str = "bf16") -> float:
+    """This machine's matmul FLOP/s in ``dtype`` ("bf16" or "fp32"): the best of ``reps`` square
+    [n, n] @ [n, n] products."""
     import torch
 
-    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    kind = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    a, b = torch.randn(n, n, dtype=kind), torch.randn(n, n, dtype=kind)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(reps))
     return 2 * n**3 / best

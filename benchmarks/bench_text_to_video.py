@@ -4,10 +4,12 @@
     guidance, prompt encoding and decoding included (the whole ``pipe(prompt)`` call): wall time,
     median of n calls (each a new seed) after one warm-up call. Target: <= 1 s.
 (2) Training throughput: model FLOP/s of the text-to-video training step (``flops_per_token`` x
-    real tokens per step / seconds per step; the step is the Trainer's own, bf16 autocast, AdamW,
-    EMA, on stand-in batches of the recipe's shape through ``artifacts.plan.measure_training``) over
-    this machine's bf16 matmul FLOP/s (``bench_backbone.matmul_flops``: the best square [n, n]
-    product), measured in the same process before and after the steps (the best of both).
+    real tokens per step / seconds per step; the step is the Trainer's own, in the recipe's
+    precision as this machine runs it (bf16 autocast where the CPU has native bf16, else fp32:
+    ``sora_mini.train.device.resolve_precision``), AdamW, EMA, on stand-in batches of the recipe's
+    shape through ``artifacts.plan.measure_training``) over this machine's matmul FLOP/s in that
+    precision (``bench_backbone.matmul_flops``: the best square [n, n] product), measured in the same
+    process before and after the steps (the best of both).
     Target: ratio >= 0.5.
 The pipeline is the scale's (``small``: ``runs/small/`` when trained there, else the shipped one;
 ``tiny``: trained first when missing, about 10 s); the training step is the scale's recipe model,
@@ -32,12 +34,12 @@ SAMPLE_TARGET_S = 1.0
 MFU_TARGET = 0.5
 
 
-def _matmul_flops(n: int) -> float:
-    """``bench_backbone.matmul_flops`` (one measurement of the machine's bf16 matmul rate, not a copy)."""
+def _matmul_flops(n: int, dtype: str) -> float:
+    """``bench_backbone.matmul_flops`` (one measurement of the machine's matmul rate, not a copy)."""
     spec = importlib.util.spec_from_file_location("bench_backbone", Path(__file__).with_name("bench_backbone.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.matmul_flops(n)
+    return module.matmul_flops(n, dtype=dtype)
 
 
 def load_pipeline(scale: str, run_root="runs"):
@@ -67,8 +69,10 @@ def sampling_seconds(pipe, runs: int) -> dict:
 
 def training_throughput(scale: str, steps: int, matmul_n: int, run_root="runs") -> dict:
     """Model FLOP/s of ``steps`` training steps (after one warm-up) of the scale's recipe model,
-    next to the bf16 matmul FLOP/s measured before and after them."""
+    next to the matmul FLOP/s (in the precision the step runs in) measured before and after them."""
     import torch
+
+    from sora_mini.train.device import resolve_precision
 
     from sora_mini.artifacts.plan import STAND_IN_TEXT, measure_training, stand_in_videos
     from sora_mini.artifacts.video import video_training
@@ -81,14 +85,15 @@ def training_throughput(scale: str, steps: int, matmul_n: int, run_root="runs") 
     batches = VideoBatches(stand_in_videos(training, STAND_IN_TEXT), training.recipe, training.model.patch_size)
     tokens = statistics.mean(batches(s)["tokens"] for s in range(1, steps + 1))  # the timed steps' batches
     per_token = flops_per_token(model, training.recipe.pack_length)
-    before = _matmul_flops(matmul_n)
+    precision = resolve_precision("cpu", training.trainer.precision)
+    before = _matmul_flops(matmul_n, precision)
     run = measure_training(model, training, batches, steps=steps)
-    matmul = max(before, _matmul_flops(matmul_n))
+    matmul = max(before, _matmul_flops(matmul_n, precision))
     achieved = per_token * tokens / run["step_seconds"]
     return {"step_s": run["step_seconds"], "tokens_per_step": tokens, "flops_per_token": per_token,
             "parameters_m": sum(p.numel() for p in model.parameters()) / 1e6, "model_flops_per_s": achieved,
             "matmul_flops_per_s": matmul, "matmul_n": matmul_n, "ratio": achieved / matmul, "target": MFU_TARGET,
-            "met": achieved / matmul >= MFU_TARGET, "precision": training.trainer.precision, "steps": steps}
+            "met": achieved / matmul >= MFU_TARGET, "precision": precision, "steps": steps}
 
 
 def main(quick: bool = False, scale: str | None = None, run_root="runs") -> dict:
@@ -106,7 +111,7 @@ def main(quick: bool = False, scale: str | None = None, run_root="runs") -> dict
     train = training_throughput(scale, c["train_steps"], c["matmul_n"], run_root)
     print(f"  training ({train['parameters_m']:.2f} M parameters, {train['tokens_per_step']:.0f} tokens a step, "
           f"{train['precision']}): {train['step_s']:.3f} s a step -> {train['model_flops_per_s'] / 1e9:.1f} GFLOP/s; "
-          f"bf16 matmul [{train['matmul_n']}]^2 {train['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; ratio "
+          f"{train['precision']} matmul [{train['matmul_n']}]^2 {train['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s; ratio "
           f"{train['ratio']:.2f} (target >= {MFU_TARGET:g}): {'met' if train['met'] else 'NOT met'}")
     return {"scale": scale, "threads": torch.get_num_threads(), "size": SIZE, "sampling": sampling, "training": train}
 

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from sora_mini.checkpoint import checkpoint_exists, load_checkpoint
+from sora_mini.train import device as device_module
+from sora_mini.train.device import cpu_has_native_bf16, resolve_precision
 from sora_mini.train.loop import EMA, Trainer, TrainerConfig, autocast_for, lr_factor, move_to
 from sora_mini.train.progress import progress_postfix
 
@@ -79,7 +81,7 @@ def test_trainer_fits_a_linear_regression_and_logs_jsonl(tmp_path):
 
 def test_bf16_autocast_runs_and_learns():
     model = make()
-    cfg = TrainerConfig(steps=150, lr=0.05, progress=False, precision="bf16")
+    cfg = TrainerConfig(steps=150, lr=0.05, progress=False, precision="bf16-always")  # bf16 even if emulated
     hist = Trainer(model, mse, data, cfg).fit()
     assert hist[-1]["loss"] < 0.01
 
@@ -203,16 +205,38 @@ def test_batches_are_moved_to_the_trainer_device_recursively():
     assert seen == [{"cpu"}, {"cpu"}]
 
 
-def test_autocast_follows_the_device():
+def test_autocast_follows_the_device(monkeypatch):
     assert torch.is_autocast_enabled("cpu") is False
-    with autocast_for("cpu", "bf16"):
+    with autocast_for("cpu", "bf16-always"):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    for native in (True, False):  # "bf16": bf16 autocast only on a CPU that computes it natively
+        monkeypatch.setattr(device_module, "cpu_has_native_bf16", lambda native=native: native)
+        assert resolve_precision("cpu", "bf16") == ("bf16" if native else "fp32")
+        with autocast_for("cpu", "bf16"):
+            assert torch.is_autocast_enabled("cpu") is native
+        assert Trainer(make(), mse, data, TrainerConfig(progress=False, precision="bf16")).precision == \
+            ("bf16" if native else "fp32")
+    assert resolve_precision("cpu", "bf16-always") == "bf16" and resolve_precision("cpu", "fp32") == "fp32"
     with autocast_for("cpu", "fp32"):
         assert not torch.is_autocast_enabled("cpu")
     with autocast_for("mps", "bf16"):  # no bf16 autocast there: fp32, and no error
         assert not torch.is_autocast_enabled("cpu")
     with pytest.raises(ValueError, match="precision"):
         autocast_for("cpu", "fp8")
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
+    """Without torch's own checks, the kernel's CPU flags decide (AVX512-BF16 or AMX)."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    real_path = device_module.Path
+    for flags, native in (("fpu avx2 fma", False), ("fpu avx512f avx512_bf16", True), ("avx2 amx_bf16", True)):
+        (tmp_path / "cpuinfo").write_text(f"flags\t\t: {flags}\n")
+        monkeypatch.setattr(device_module, "Path", lambda p, t=tmp_path: t / "cpuinfo")
+        cpu_has_native_bf16.cache_clear()
+        assert cpu_has_native_bf16() is native
+    monkeypatch.setattr(device_module, "Path", real_path)
+    cpu_has_native_bf16.cache_clear()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")

@@ -120,7 +120,8 @@ def _train_autoencoder_into(folder: Path, cfg: ScaleConfig, kind: str, training,
     final.save_pretrained(folder)
     write_training_info(folder, {
         "scale": cfg.name, "kind": kind, "steps": training.steps, "seed": training.seed,
-        "train_seconds": round(seconds, 1), "device": str(device), "scale_factor": scale_factor,
+        "train_seconds": round(seconds, 1), "device": str(device), "precision": trainer.precision,
+        "scale_factor": scale_factor,
         "ema": training.ema_decay is not None, "final": trainer.history[-1] if trainer.history else {},
         "training": config_to_dict(training)})
 
