@@ -72,11 +72,10 @@ def training_throughput(scale: str, steps: int, matmul_n: int, run_root="runs") 
     next to the matmul FLOP/s (in the precision the step runs in) measured before and after them."""
     import torch
 
-    from sora_mini.train.device import resolve_precision
-
     from sora_mini.artifacts.plan import STAND_IN_TEXT, measure_training, stand_in_videos
     from sora_mini.artifacts.video import video_training
     from sora_mini.models.video_dit import VideoDiT
+    from sora_mini.train.device import resolve_precision
     from sora_mini.train.video import VideoBatches, flops_per_token
 
     training = video_training(scale, run_root=run_root)
