@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 help:
 	@echo "make run [SCALE=tiny|small|base]   set up, then execute every notebook into runs/<scale>/"
 	@echo "make test                          set up, then unit tests and every notebook under nbval"
-	@echo "make browser-test                  click Generate in notebook 11 in a real JupyterLab (headless Chromium)"
+	@echo "make browser-test [SCALE=small]    click Generate in notebook 11 in a real JupyterLab (headless Chromium)"
 	@echo "make lab                           open JupyterLab on notebooks/"
 	@echo "make bench                         run every benchmark, figures to runs/bench/"
 	@echo "make clean                         remove runs/ (add VENV too with make distclean)"
@@ -50,7 +50,7 @@ browser-test: $(STAMP)
 	$(PY) -m pip install -q -e ".[browser]" || echo "pip could not install playwright: the browser test will skip"
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q chromium; } \
 		|| echo "no chromium (apt-get install -y chromium): the browser test will skip"
-	$(PY) -m pytest -m browser -s -rs tests/test_browser.py
+	SORA_MINI_BROWSER_SCALE=$(SCALE) $(PY) -m pytest -m browser -s -rs tests/test_browser.py
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
