@@ -4,9 +4,10 @@ Figures: (1) share of real tokens in the computed slots for each layout; (2) for
 throughput (real tokens / s) of a DiT-S-wide stack of transformer blocks on the same examples,
 packed vs padded to the longest, measured side by side in one run; (3) the attention paths
 for a packed batch (SDPA + block-diagonal mask, one SDPA per example, nested jagged tensors);
-(4) two exact packed full-attention plans through the backbones' ``Attention``, fp32 and bf16:
-the block-diagonal mask (``MaskedAttention``, what ``models.attention.full_attention`` uses) and
-per-example groups (``TokenGroups`` keyed by segment id); they decided ``full_attention``.
+(4) three exact packed full-attention plans through the backbones' ``Attention``, fp32 and bf16
+autocast (emulated where the CPU has no native bf16): the block-diagonal mask (``MaskedAttention``),
+per-example groups padded to the longest (``TokenGroups`` keyed by segment id) and examples batched
+by length (``LengthGroups``, what ``models.attention.full_attention`` uses); they decided it.
 Times are the best of n interleaved runs (the least noisy figure on a shared machine).
 Run: ``.venv/bin/python benchmarks/bench_packing.py`` (scale "small"), ``main(quick=True)`` for tiny;
 ``--plans``: only (4), on the tiny and small mixes.
@@ -122,7 +123,10 @@ def throughput(scale: str, num_sequences: int, repeats: int, width_scale: str | 
             blocks.zero_grad(set_to_none=True)
             times[k].append(_time_step(blocks, *inputs[k], bf16))
     real = sum(len(t) for t in tokens)
-    out = {"examples": len(chosen), "real_tokens": real, "bf16": bf16,
+    from sora_mini.train.device import resolve_precision
+
+    # bf16=True is training's precision: bf16 autocast where the CPU has native bf16, else fp32
+    out = {"examples": len(chosen), "real_tokens": real, "bf16": resolve_precision(DEVICE, "bf16" if bf16 else "fp32") == "bf16",
            "model": f"D={m.hidden_size} heads={m.num_heads} depth={depth}"}
     for k, pb in runs.items():  # best of n: on a shared machine the minimum is the least noisy
         sec = min(times[k])
@@ -217,12 +221,12 @@ def attention_paths(scale: str, num_sequences: int, repeats: int, seed: int = 0)
 
 def packed_plans(scale: str, num_sequences: int, repeats: int, width_scale: str | None = None,
                  seed: int = 0) -> dict:
-    """Forward+backward ms of one attention layer on a packed batch by the package's two plans.
+    """Forward+backward ms of one attention layer on a packed batch by the package's three plans.
 
     The examples and pack length come from ``scale``'s world mix, width and heads from
     ``width_scale``'s model; fp32 and bf16 autocast (training's precision on a CPU).
     """
-    from sora_mini.models.attention import MaskedAttention, TokenGroups
+    from sora_mini.models.attention import LengthGroups, MaskedAttention, TokenGroups
     from sora_mini.models.layers import Attention as OurAttention
     from sora_mini.patches import segment_attention_mask
 
@@ -241,11 +245,12 @@ def packed_plans(scale: str, num_sequences: int, repeats: int, width_scale: str 
            "longest": max(ex)}
     for bf16 in (False, True):
         ref = None
-        for impl in ("mask", "groups"):
+        for impl in ("mask", "groups", "lengths"):
             def step(impl=impl, bf16=bf16):
                 # built per call, as in a forward pass
-                plan = MaskedAttention(segment_attention_mask(seg)) if impl == "mask" else TokenGroups(seg)
-                with autocast_for(DEVICE, "bf16" if bf16 else "fp32"):
+                plan = {"mask": lambda: MaskedAttention(segment_attention_mask(seg)), "groups": lambda: TokenGroups(seg),
+                        "lengths": lambda: LengthGroups(seg)}[impl]()
+                with autocast_for(DEVICE, "bf16-always" if bf16 else "fp32"):
                     y = plan(attn, x)
                 (y.float() * valid).square().sum().backward()
                 return y.detach().float()
@@ -266,9 +271,10 @@ def print_plans(r: dict, scale: str) -> None:
     print(f"== packed full-attention plans, scale {scale!r}: [S, L, D] = {r['shape']}, {r['heads']} heads, "
           f"{r['examples']} examples (longest {r['longest']}), fwd+bwd of one layer")
     for prec in ("fp32", "bf16"):
-        m, g = r[f"mask_{prec}"], r[f"groups_{prec}"]
+        m, g, n = r[f"mask_{prec}"], r[f"groups_{prec}"], r[f"lengths_{prec}"]
         print(f"  {prec}: mask {m['ms']:7.1f} ms | groups {g['ms']:7.1f} ms ({g['ms'] / m['ms']:.2f}x the mask, "
-              f"max|diff| {g['max_abs_diff']:.1e})")
+              f"max|diff| {g['max_abs_diff']:.1e}) | lengths {n['ms']:7.1f} ms ({n['ms'] / m['ms']:.2f}x the mask, "
+              f"max|diff| {n['max_abs_diff']:.1e})")
 
 
 def main(quick: bool = False) -> dict:

@@ -112,23 +112,52 @@ def test_segment_mask_is_block_diagonal_and_never_fully_masked():
     assert mask[0, 0, 1] and not mask[0, 1, 2] and not mask[0, 2, 5] and not mask[1, 3, 4]
 
 
-@pytest.mark.parametrize("plan", ["full_attention", "groups"])
+@pytest.mark.parametrize("plan", ["full_attention", "mask", "groups"])
 def test_packed_attention_equals_attention_per_example(plan):
-    """The backbones' packed attention (block-diagonal mask), and the per-example groups it was
-    measured against, give every example what attention over that example alone gives it."""
-    from sora_mini.models.attention import TokenGroups, full_attention
+    """The backbones' packed attention (examples batched by length), the block-diagonal mask and the
+    padded per-example groups it was measured against give every example what attention over that
+    example alone gives it."""
+    from sora_mini.models.attention import (
+        LengthGroups,
+        MaskedAttention,
+        TokenGroups,
+        full_attention,
+    )
     from sora_mini.models.layers import Attention as BackboneAttention
 
     torch.manual_seed(0)
-    lengths = [7, 12, 3, 9]
+    lengths = [7, 12, 3, 9, 7]
     pb = pack(*_examples(lengths, dim=1), max_len=20)
     attn = BackboneAttention(16, num_heads=2, qkv_bias=True)
     x = torch.randn(pb.num_sequences, 20, 16)
-    attend = full_attention(pb.segment_ids) if plan == "full_attention" else TokenGroups(pb.segment_ids)
+    attend = {"full_attention": lambda: full_attention(pb.segment_ids), "groups": lambda: TokenGroups(pb.segment_ids),
+              "mask": lambda: MaskedAttention(segment_attention_mask(pb.segment_ids))}[plan]()
+    if plan == "full_attention":
+        assert isinstance(attend, LengthGroups) and len(attend.groups) == 4  # lengths 3, 7 (twice), 9, 12
     out = attend(attn, x)
     for s, a, n in pb.locations:
         alone = attn(x[s:s + 1, a:a + n])  # no mask: the example is all there is
         torch.testing.assert_close(out[s:s + 1, a:a + n], alone, atol=1e-6, rtol=1e-5)
+
+
+def test_length_groups_match_the_mask_forward_and_backward():
+    """Examples scattered in their rows (ids out of order, padding between): the same outputs at real
+    tokens and the same input gradients as the block-diagonal mask; padding slots get 0."""
+    from sora_mini.models.attention import LengthGroups, MaskedAttention
+    from sora_mini.models.layers import Attention as BackboneAttention
+
+    torch.manual_seed(0)
+    seg = torch.tensor([[2, 2, 0, 0, 0, 2, -1, 1, 1, -1], [0, 0, 0, 0, 0, 0, 0, 1, 1, 1], [-1] * 10])
+    attn = BackboneAttention(16, num_heads=2, qkv_bias=True)
+    x = torch.randn(3, 10, 16, requires_grad=True)
+    real = seg >= 0
+    ref = MaskedAttention(segment_attention_mask(seg))(attn, x)
+    got = LengthGroups(seg)(attn, x)
+    torch.testing.assert_close(got[real], ref[real], atol=1e-6, rtol=1e-5)
+    assert bool((got[~real] == 0).all())
+    g_ref, = torch.autograd.grad(ref[real].square().sum(), x)
+    g_got, = torch.autograd.grad(got[real].square().sum(), x)
+    torch.testing.assert_close(g_got, g_ref, atol=1e-5, rtol=1e-4)
 
 
 class Block(torch.nn.Module):
