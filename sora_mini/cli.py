@@ -139,13 +139,15 @@ def _cmd_sample(args) -> dict:
                         strength=args.strength, overlap=args.overlap, segments=args.segments,
                         height=args.height, width=args.width, num_frames=args.frames,
                         num_inference_steps=args.steps, guidance_scale=args.guidance, sampler=args.sampler,
-                        negative_prompt=args.negative, seed=args.seed, extend=not args.no_extend)
+                        negative_prompt=args.negative, seed=args.seed, extend=not args.no_extend,
+                        guidance_interval=args.guidance_interval)
     write_video(args.out, out.video, fps=args.fps)
     i = out.info
     result = {"prompt": args.prompt, "used_prompt": i["used_prompts"][0],
               "size": [int(out.video.shape[0]), i["height"], i["width"]], "seed": i["seed"],
               "sampler": i["sampler"], "steps": i["steps"], "guidance": i["guidance_scale"],
-              "seconds": i["seconds"], "out": str(args.out), "model": str(folder), "mode": args.mode}
+              "guidance_interval": i["guidance_interval"], "seconds": i["seconds"], "out": str(args.out),
+              "model": str(folder), "mode": args.mode}
     result.update({k: i[k] for k in MODE_INFO if k in i})
     return result
 
@@ -286,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frames", type=int)
     g.add_argument("--steps", type=int, help="sampling steps")
     g.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    g.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="guide only while LO < t <= HI (flow time, 1 = noise); default: every step")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--sampler", help="the sampler's name (default: the pipeline's)")
     g.add_argument("--negative", help="negative prompt (default: the empty caption)")

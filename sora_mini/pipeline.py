@@ -35,6 +35,7 @@ import torch
 
 from sora_mini.checkpoint import atomic_write
 from sora_mini.paths import project_root
+from sora_mini.pretrained import HASH_IF_SET
 from sora_mini.prompting import GivenLatents, PromptingModes
 from sora_mini.train.device import PRECISIONS, autocast_for, resolve_precision
 
@@ -54,6 +55,9 @@ class SamplingDefaults:
     num_inference_steps: int = 20
     guidance_scale: float = 3.0
     sampler: str = "euler"
+    # guide only while lo < t <= hi (flow time: 1 = noise), the conditional model alone elsewhere at
+    # half the cost (sora_mini.diffusion.guidance.guided); None guides every step
+    guidance_interval: tuple[float, float] | None = field(default=None, metadata=HASH_IF_SET)  # absent in older folders
 
 
 @dataclass
@@ -148,21 +152,22 @@ class SoraMiniPipeline(PromptingModes):
                  num_frames: int | None = None, num_inference_steps: int | None = None,
                  guidance_scale: float | None = None, sampler: str | None = None, negative_prompt=None,
                  generator: torch.Generator | None = None, seed: int | None = None, extend: bool = True,
-                 progress: bool = False) -> PipelineOutput:
+                 progress: bool = False, guidance_interval: tuple[float, float] | None = None) -> PipelineOutput:
         """Generate one video per prompt (a string or a list). Sizes in pixels; ``seed`` (or a
-        ``generator``) fixes the noise, so the same seed gives the same video. The other modes
+        ``generator``) fixes the noise, so the same seed gives the same video. ``guidance_interval``
+        (lo, hi): guide only while lo < t <= hi (None: the default's; (0, 1): every step). The other modes
         (image-to-video, extension, ...): :class:`sora_mini.prompting.PromptingModes`."""
         return self._generate(prompt, None, height=height, width=width, num_frames=num_frames,
                               num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                               sampler=sampler, negative_prompt=negative_prompt, generator=generator, seed=seed,
-                              extend=extend, progress=progress)
+                              extend=extend, progress=progress, guidance_interval=guidance_interval)
 
     @torch.no_grad()
     def _generate(self, prompt, given: GivenLatents | None, *, height: int | None = None, width: int | None = None,
                   num_frames: int | None = None, num_inference_steps: int | None = None,
                   guidance_scale: float | None = None, sampler: str | None = None, negative_prompt=None,
                   generator: torch.Generator | None = None, seed: int | None = None, extend: bool = True,
-                  progress: bool = False) -> PipelineOutput:
+                  progress: bool = False, guidance_interval: tuple[float, float] | None = None) -> PipelineOutput:
         """``__call__`` from noise, or with ``given`` clean latents kept (a frame or token mask) or
         SDEdit's start (see :class:`sora_mini.prompting.GivenLatents`)."""
         from sora_mini.diffusion import FlowMatching, FlowOptions, SDEdit, sample
@@ -175,6 +180,7 @@ class SoraMiniPipeline(PromptingModes):
         steps = num_inference_steps or d.num_inference_steps
         scale = d.guidance_scale if guidance_scale is None else guidance_scale
         sampler = sampler or d.sampler
+        interval = d.guidance_interval if guidance_interval is None else guidance_interval  # (0, 1): every step
         prompts = check_prompts([prompt] if isinstance(prompt, str) else list(prompt))
         if seed is None and generator is None:
             seed = 0
@@ -201,7 +207,8 @@ class SoraMiniPipeline(PromptingModes):
         else:
             with autocast_for(self.device, self.precision):
                 latents = sample(self.transformer, FlowMatching(), noise.shape, sampler=sampler, steps=steps,
-                                 guidance_scale=scale, cond=cond, uncond=uncond, noise=noise.to(self.device),
+                                 guidance_scale=scale, cond=cond, uncond=uncond, guidance_interval=interval,
+                                 noise=noise.to(self.device),
                                  options=FlowOptions(shift=shift), sdedit=sdedit, progress=progress)
         latents = latents.float()
         if mask is not None:  # the given latents exactly (the model never reads the noisy ones there)
@@ -209,7 +216,8 @@ class SoraMiniPipeline(PromptingModes):
         videos = self.decode_latents(latents)
         info = {"prompts": prompts, "used_prompts": used, "height": height, "width": width,
                 "num_frames": num_frames, "seed": seed, "sampler": sampler, "steps": steps,
-                "guidance_scale": scale, "precision": resolve_precision(self.device, self.precision),
+                "guidance_scale": scale, "guidance_interval": None if interval is None else list(interval),
+                "precision": resolve_precision(self.device, self.precision),
                 "seconds": round(time.perf_counter() - t0, 3)}
         return PipelineOutput(videos, latents.cpu(), info)
 

@@ -102,6 +102,8 @@ def test_sample_npz_same_seed_same_video(trained, run_root, tmp_path):
     assert a.shape == (9, 32, 32, 3)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    info = sample(run_root, tmp_path / "d.npz", "--seed", "1", "--guidance-interval", "0.5", "1")
+    assert info["guidance_interval"] == [0.5, 1.0] and not np.array_equal(read_video(tmp_path / "d.npz"), a)
 
 
 def test_sample_bad_size_exits_2_naming_the_nearest(trained, run_root, tmp_path, capsys):

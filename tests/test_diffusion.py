@@ -214,6 +214,41 @@ def test_cfg_scale_one_is_the_conditional_prediction_and_zero_the_unconditional(
     assert torch.allclose(two, g)
 
 
+def test_guidance_interval_guides_inside_and_runs_the_conditional_model_alone_outside():
+    cond, uncond = {"y": torch.tensor([1, 2])}, {"y": torch.zeros(2, dtype=torch.long)}
+    calls = []
+
+    def counted(x, t, y):
+        calls.append(x.shape[0])
+        return cond_model(x, t, y)
+
+    fn = guided(counted, 3.0, cond, uncond, interval=(0.25, 0.75))  # times exact in float32
+    x = torch.randn(2, 2)
+    for level, inside in ((0.875, False), (0.75, True), (0.5, True), (0.25, False), (0.125, False)):
+        t = torch.full((2,), level)
+        c, u = cond_model(x, t, **cond), cond_model(x, t, **uncond)
+        calls.clear()
+        got = fn(x, t)
+        assert torch.allclose(got, u + 3.0 * (c - u) if inside else c)
+        assert calls == ([4] if inside else [2])  # outside: half the batch, no unconditional pass
+    per_frame = torch.tensor([[0.0, 0.5], [0.0, 0.5]])  # clean condition frames at t = 0: the noisy ones count
+    framed = guided(lambda x, t, y: counted(x, t[:, -1], y), 3.0, cond, uncond, interval=(0.25, 0.75))
+    calls.clear()
+    assert framed(x, per_frame).shape == x.shape and calls == [4]
+    for bad in ((0.9, 0.3), (0.5, 0.5), "0.3", (1,)):
+        with pytest.raises(ValueError, match="interval"):
+            guided(cond_model, 3.0, cond, uncond, interval=bad)
+
+
+def test_sample_with_an_interval_covering_every_step_is_plain_guidance():
+    cond, uncond = {"y": torch.tensor([1, 2])}, {"y": torch.zeros(2, dtype=torch.long)}
+    kw = {"steps": 6, "guidance_scale": 2.0, "cond": cond, "uncond": uncond, "noise": torch.randn(2, 2),
+          "progress": False}
+    every = sample(cond_model, FlowMatching(), (2, 2), **kw)
+    assert torch.equal(sample(cond_model, FlowMatching(), (2, 2), guidance_interval=(0.0, 1.0), **kw), every)
+    assert not torch.allclose(sample(cond_model, FlowMatching(), (2, 2), guidance_interval=(0.5, 1.0), **kw), every)
+
+
 # ----------------------------------------------------------------------------------------------
 # Bad input
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """SoraMiniPipeline: trained at tiny, same seed same video, save/load, sizes it cannot make."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -105,6 +106,21 @@ def test_save_and_load_round_trip(tiny_pipeline_dir, tmp_path):
         assert torch.equal(p, q)
     kw = {"num_frames": 5, "num_inference_steps": 2, "seed": 3}
     assert np.array_equal(pipe("a red circle", **kw).video, again("a red circle", **kw).video)
+
+
+def test_guidance_interval_default_is_saved_and_overridable(tiny_pipeline_dir, tmp_path):
+    pipe = SoraMiniPipeline.from_pretrained(tiny_pipeline_dir)
+    kw = {"num_frames": 5, "num_inference_steps": 4, "seed": 3}
+    every = pipe("a red circle", **kw).video
+    assert np.array_equal(pipe("a red circle", guidance_interval=(0.0, 1.0), **kw).video, every)
+    pipe.defaults = dataclasses.replace(pipe.defaults, guidance_interval=(0.5, 1.0))
+    limited = pipe("a red circle", **kw).video
+    assert not np.array_equal(limited, every)
+    assert np.array_equal(pipe("a red circle", guidance_interval=(0.0, 1.0), **kw).video, every)
+    pipe.save_pretrained(tmp_path / "copy")
+    again = SoraMiniPipeline.from_pretrained(tmp_path / "copy")
+    assert again.defaults.guidance_interval == (0.5, 1.0)
+    assert np.array_equal(again("a red circle", **kw).video, limited)
 
 
 def test_missing_or_foreign_folders_are_clear_errors(tmp_path, tiny_pipeline_dir, monkeypatch):

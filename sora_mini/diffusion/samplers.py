@@ -193,7 +193,7 @@ def _check_like(name: str, value: torch.Tensor, shape) -> None:
 @torch.no_grad()
 def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: str | None = None,
            steps: int = 50, guidance_scale: float = 1.0, cond: dict | None = None,
-           uncond: dict | None = None, generator: torch.Generator | None = None, device=None,
+           uncond: dict | None = None, guidance_interval: tuple[float, float] | None = None, generator: torch.Generator | None = None, device=None,
            noise: torch.Tensor | None = None, options: GaussianOptions | FlowOptions | None = None,
            frames: FrameCondition | None = None, sdedit: SDEdit | None = None, progress: bool = True,
            return_trajectory: bool = False):
@@ -204,7 +204,8 @@ def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: 
     the objective's t. ``sampler`` defaults to the objective's (DDIM / Euler); ``options`` is the
     sampler's ``GaussianOptions`` or ``FlowOptions`` (default: their defaults); ``frames`` keeps
     clean condition frames at every step; ``sdedit`` starts from a noised guide; ``noise`` is the
-    starting x_T (default: drawn from ``generator``).
+    starting x_T (default: drawn from ``generator``); ``guidance_interval`` (lo, hi) guides only
+    while lo < t <= hi (``guidance.guided``).
     Returns x [B, ...], or (x, [x after every step]) with ``return_trajectory``.
     """
     info = get_sampler(sampler or objective.default_sampler, objective)
@@ -225,7 +226,7 @@ def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: 
         given = [v for v in (noise, sdedit and sdedit.init, frames and frames.known) if v is not None]
         device = given[0].device if given else torch.device("cpu")
     device = torch.device(device)
-    fn = guided(objective.with_model_time(model_fn), guidance_scale, cond, uncond)
+    fn = guided(objective.with_model_time(model_fn), guidance_scale, cond, uncond, guidance_interval)
     batch = shape[0]
 
     pairs = options.pairs(objective, steps)
