@@ -4,8 +4,8 @@ One device per process (CPU, CUDA or Apple MPS; several processes: see ``distrib
 
 Precision: ``"bf16"`` is bf16 autocast where the device multiplies bf16 matrices in hardware (a
 CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX) and fp32 everywhere else (what ran is
-recorded: ``Trainer.precision``, a training's ``training.json``, a pipeline call's ``info``). A CPU without those instructions emulates bf16 matmuls: measured on a
-2-core AMD EPYC (AVX2 only), a [288, 256] x [256, 1024] product ran at 12.6 GFLOP/s in bf16 against
+recorded: ``Trainer.precision``, a training's ``training.json``, a pipeline call's ``info``). A CPU
+without those instructions emulates bf16 matmuls: measured on a 2-core AMD EPYC (AVX2 only), a [288, 256] x [256, 1024] product ran at 12.6 GFLOP/s in bf16 against
 133 GFLOP/s in fp32, and a training step of the ``small`` text-to-video recipe took 73.9 s in bf16
 against 3.1 s in fp32. ``"bf16-always"`` insists on bf16 autocast (CPU and CUDA) whatever it costs;
 ``"fp32"`` never autocasts. MPS and other devices run fp32.
