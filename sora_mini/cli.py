@@ -210,7 +210,8 @@ def _format_stage(plan: dict, name: str) -> list[str]:
 
 
 STUDIES = {"compression-flicker": "sora_mini.studies.compression_flicker",
-           "text-budget": "sora_mini.studies.text_budget"}
+           "text-budget": "sora_mini.studies.text_budget",
+           "motion-profile": "sora_mini.studies.motion_profile"}
 
 
 def _cmd_study(args) -> None:

@@ -27,6 +27,9 @@ Get-or-train helpers take ``(scale, *, run_root, device, retrain, progress, **op
                          (``sora-mini study compression-flicker --scale small``).
 ``text_budget``          what CLIP or the captioner learns in N minutes at the small sizes
                          (``sora-mini study text-budget clip --minutes 5``).
+``motion_profile``       where generated movers go wrong: the tracked object's px per frame early,
+                         midway and late in the clip, model against world (notebook 07;
+                         ``sora-mini study motion-profile --scale small``).
 
 A study sits above the training and assembly layers: it may use every part of the package, and
 nothing in the package imports it except the faces (notebooks, ``sora_mini.cli``).
