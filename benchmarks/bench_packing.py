@@ -32,7 +32,7 @@ from sora_mini.patches.layouts import (
     layout_pad_to_max,
 )
 from sora_mini.patches.patchify import latent_grid
-from sora_mini.train.device import autocast_for
+from sora_mini.train.device import autocast_for, resolve_precision
 from sora_mini.world.datasets import WorldDataset
 
 DEVICE = "cpu"  # what this benchmark measures
@@ -123,10 +123,9 @@ def throughput(scale: str, num_sequences: int, repeats: int, width_scale: str | 
             blocks.zero_grad(set_to_none=True)
             times[k].append(_time_step(blocks, *inputs[k], bf16))
     real = sum(len(t) for t in tokens)
-    from sora_mini.train.device import resolve_precision
-
     # bf16=True is training's precision: bf16 autocast where the CPU has native bf16, else fp32
-    out = {"examples": len(chosen), "real_tokens": real, "bf16": resolve_precision(DEVICE, "bf16" if bf16 else "fp32") == "bf16",
+    ran_bf16 = resolve_precision(DEVICE, "bf16" if bf16 else "fp32") == "bf16"
+    out = {"examples": len(chosen), "real_tokens": real, "bf16": ran_bf16,
            "model": f"D={m.hidden_size} heads={m.num_heads} depth={depth}"}
     for k, pb in runs.items():  # best of n: on a shared machine the minimum is the least noisy
         sec = min(times[k])
@@ -248,8 +247,8 @@ def packed_plans(scale: str, num_sequences: int, repeats: int, width_scale: str 
         for impl in ("mask", "groups", "lengths"):
             def step(impl=impl, bf16=bf16):
                 # built per call, as in a forward pass
-                plan = {"mask": lambda: MaskedAttention(segment_attention_mask(seg)), "groups": lambda: TokenGroups(seg),
-                        "lengths": lambda: LengthGroups(seg)}[impl]()
+                plan = {"mask": lambda: MaskedAttention(segment_attention_mask(seg)),
+                        "groups": lambda: TokenGroups(seg), "lengths": lambda: LengthGroups(seg)}[impl]()
                 with autocast_for(DEVICE, "bf16-always" if bf16 else "fp32"):
                     y = plan(attn, x)
                 (y.float() * valid).square().sum().backward()

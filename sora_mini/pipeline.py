@@ -37,7 +37,7 @@ from sora_mini.checkpoint import atomic_write
 from sora_mini.paths import project_root
 from sora_mini.pretrained import HASH_IF_SET
 from sora_mini.prompting import GivenLatents, PromptingModes
-from sora_mini.train.device import PRECISIONS, autocast_for, resolve_precision
+from sora_mini.train.device import autocast_for, check_precision, resolve_precision
 
 PIPELINE_NAME = "pipeline.json"
 PIPELINE_FORMAT = 1
@@ -57,7 +57,8 @@ class SamplingDefaults:
     sampler: str = "euler"
     # guide only while lo < t <= hi (flow time: 1 = noise), the conditional model alone elsewhere at
     # half the cost (sora_mini.diffusion.guidance.guided); None guides every step
-    guidance_interval: tuple[float, float] | None = field(default=None, metadata=HASH_IF_SET)  # absent in older folders
+    # (HASH_IF_SET: a pipeline.json written before the field loads it as None)
+    guidance_interval: tuple[float, float] | None = field(default=None, metadata=HASH_IF_SET)
 
 
 @dataclass
@@ -89,9 +90,7 @@ class SoraMiniPipeline(PromptingModes):
         self.defaults = defaults or SamplingDefaults()
         # the denoiser's autocast: bf16 where the device has native bf16, else fp32 (an AVX2-only CPU
         # sampled 8x faster in fp32: 8.3 -> 1.0 s a video); "fp32" or "bf16-always" (sora_mini.train.device)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.training = training or {}
         if transformer.in_channels != vae.latent_channels:
             raise ValueError(f"the transformer takes {transformer.in_channels} latent channels but the "
@@ -180,7 +179,7 @@ class SoraMiniPipeline(PromptingModes):
         steps = num_inference_steps or d.num_inference_steps
         scale = d.guidance_scale if guidance_scale is None else guidance_scale
         sampler = sampler or d.sampler
-        interval = d.guidance_interval if guidance_interval is None else guidance_interval  # (0, 1): every step
+        interval = d.guidance_interval if guidance_interval is None else guidance_interval  # (0, 1): all
         prompts = check_prompts([prompt] if isinstance(prompt, str) else list(prompt))
         if seed is None and generator is None:
             seed = 0

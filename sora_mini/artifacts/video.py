@@ -349,7 +349,8 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
     seconds = time.perf_counter() - t0
     info = {"scale": training.scale, "steps": trainer.step, "train_seconds": round(seconds, 1),
             "data_seconds": round(data_seconds, 1), "videos": len(videos), "device": str(device),
-            "precision": trainer.precision, "processes": trainer.world_size, "flops_per_token": flops, "final": history[-1] if history else {},
+            "precision": trainer.precision, "processes": trainer.world_size, "flops_per_token": flops,
+            "final": history[-1] if history else {},
             "init_from": None if init_from is None else Path(init_from).name, "whiten_text": whiten_text}
     parts = None
     if trainer.rank == 0:

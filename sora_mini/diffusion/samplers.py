@@ -193,7 +193,8 @@ def _check_like(name: str, value: torch.Tensor, shape) -> None:
 @torch.no_grad()
 def sample(model_fn: ModelFn, objective: DiffusionObjective, shape, *, sampler: str | None = None,
            steps: int = 50, guidance_scale: float = 1.0, cond: dict | None = None,
-           uncond: dict | None = None, guidance_interval: tuple[float, float] | None = None, generator: torch.Generator | None = None, device=None,
+           uncond: dict | None = None, guidance_interval: tuple[float, float] | None = None,
+           generator: torch.Generator | None = None, device=None,
            noise: torch.Tensor | None = None, options: GaussianOptions | FlowOptions | None = None,
            frames: FrameCondition | None = None, sdedit: SDEdit | None = None, progress: bool = True,
            return_trajectory: bool = False):

@@ -8,9 +8,9 @@ averages the frame-to-frame displacement over early, middle and late windows of 
 
 The world moves an object at constant speed and mirrors it at a wall without losing speed, so
 its profile is flat (but for the one step that straddles a bounce, whose net displacement is
-shorter than the path: at small the world's middle window reads 0.85 instead of 0.96); a profile that falls shows a model that slows down, and the case where a
-bounce is due (a large object from the centre meets the wall about halfway) shows whether it
-bounces or stops.
+shorter than the path: at small the world's middle window reads 0.91 on average, 0.96 elsewhere); a profile
+that falls shows a model that slows down, and the case where a bounce is due (a large object from
+the centre meets the wall about halfway) shows whether it bounces or stops.
 
 ``run_profile(pipe, config)`` -> rows (case, source model / world, seed, the windows' px per
 frame, the evaluator's motion reading); ``summarize_profile(rows)`` -> one line per (case, source).

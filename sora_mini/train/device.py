@@ -5,8 +5,8 @@ One device per process (CPU, CUDA or Apple MPS; several processes: see ``distrib
 Precision: ``"bf16"`` is bf16 autocast where the device multiplies bf16 matrices in hardware (a
 CUDA GPU that supports bf16; a CPU with AVX512-BF16 or AMX) and fp32 everywhere else (what ran is
 recorded: ``Trainer.precision``, a training's ``training.json``, a pipeline call's ``info``). A CPU
-without those instructions emulates bf16 matmuls: measured on a 2-core AMD EPYC (AVX2 only), a [288, 256] x [256, 1024] product ran at 12.6 GFLOP/s in bf16 against
-133 GFLOP/s in fp32, and a training step of the ``small`` text-to-video recipe took 73.9 s in bf16
+without those instructions emulates bf16 matmuls: measured on a 2-core AMD EPYC (AVX2 only), a
+[288, 256] x [256, 1024] product ran at 12.6 GFLOP/s in bf16 against 133 GFLOP/s in fp32, and a training step of the ``small`` text-to-video recipe took 73.9 s in bf16
 against 3.1 s in fp32. ``"bf16-always"`` insists on bf16 autocast (CPU and CUDA) whatever it costs;
 ``"fp32"`` never autocasts. MPS and other devices run fp32.
 """
@@ -50,10 +50,16 @@ def native_bf16(device: str | torch.device) -> bool:
     return device.type == "cpu" and cpu_has_native_bf16()
 
 
-def resolve_precision(device: str | torch.device, precision: str = "bf16") -> str:
-    """What ``precision`` runs as on ``device``: ``"bf16"`` or ``"fp32"`` (see the module docstring)."""
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else a ValueError naming them."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    return precision
+
+
+def resolve_precision(device: str | torch.device, precision: str = "bf16") -> str:
+    """What ``precision`` runs as on ``device``: ``"bf16"`` or ``"fp32"`` (see the module docstring)."""
+    check_precision(precision)
     device = torch.device(device)
     if precision == "fp32" or device.type not in ("cpu", "cuda"):
         return "fp32"

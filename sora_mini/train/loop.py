@@ -36,7 +36,14 @@ from sora_mini.checkpoint import (
     require_same_config,
     save_checkpoint,
 )
-from sora_mini.train.device import PRECISIONS, autocast_for, move_to, resolve_precision, unwrap
+from sora_mini.train.device import (
+    PRECISIONS,
+    autocast_for,
+    check_precision,
+    move_to,
+    resolve_precision,
+    unwrap,
+)
 from sora_mini.train.distributed import (
     min_over_ranks,
     rank_and_world,
@@ -65,8 +72,8 @@ class TrainerConfig:
     lr_schedule: str = "cosine"  # "cosine" (to min_lr_ratio * lr) or "constant", after warmup
     min_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0  # max global grad norm; None to skip
-    # "bf16": bf16 autocast where the device has native bf16 (2.5x faster than fp32 on a CPU with
-    # AMX), fp32 elsewhere; "bf16-always" insists; "fp32" (sora_mini.train.device.resolve_precision)
+    # "bf16": bf16 autocast where the device has native bf16 (measured 2.5x faster than fp32 on such
+    # a CPU), fp32 elsewhere; "bf16-always" insists; "fp32" (sora_mini.train.device.resolve_precision)
     precision: str = "bf16"
     ema_decay: float | None = None  # keep an exponential moving average of the weights
     ema_warmup: bool = True  # EMA decay min(ema_decay, (1 + n) / (10 + n)) at update n (see EMA)
@@ -77,8 +84,7 @@ class TrainerConfig:
     seed: int = 0  # with several processes: each rank's RNG at step s is seeded from (seed, s, rank)
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+        check_precision(self.precision)
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; use 'cosine' or 'constant'")
         if self.steps < 0:
