@@ -48,7 +48,7 @@ class SampleRequest:
     mode: str = "t2v"
     size: tuple[int, int] = (32, 32)
     num_frames: int = 17
-    steps: int = 20
+    steps: int = 8  # the pipeline's default (SamplingDefaults)
     guidance: float = 3.0
     seed: int = 0
     source: str = "world"

@@ -13,6 +13,7 @@ the reconstruction's frames replace the decoded ones; the latents are kept exact
 import contextlib
 import io
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from sora_mini.evaluate.image_metrics import psnr
 from sora_mini.modes import conditioning_masks, first_frame_psnr, loop_seam
 from sora_mini.patches import latent_frame_of, latent_given, pixel_frames_of, pixel_given
 from sora_mini.patches.patchify import pooled_latent
-from sora_mini.pipeline import SoraMiniPipeline
+from sora_mini.pipeline import NoDenoisingStep, SoraMiniPipeline
 from sora_mini.videoio import write_video
 from sora_mini.world import render, sample_spec
 
@@ -148,6 +149,20 @@ def test_strength_zero_returns_the_input(pipe, clip):
     kw = {**KW, "num_inference_steps": 4}
     near, far = pipe.edit(PROMPT, clip, strength=0.25, **kw), pipe.edit(PROMPT, clip, strength=1.0, **kw)
     assert psnr(near.video, clip).mean() > psnr(far.video, clip).mean()
+
+
+def test_a_strength_below_one_step_warns_and_says_how_many_steps_ran(pipe, clip):
+    kw = {**KW, "num_inference_steps": 8}
+    with pytest.warns(NoDenoisingStep, match=r"strength 0.1 with 8 steps runs no denoising step.*10 or more"):
+        none = pipe.edit(PROMPT, clip, strength=0.1, **kw)
+    assert none.info["denoising_steps"] == 0
+    reconstruction = pipe.edit(PROMPT, clip, strength=0.0, **kw)  # the input itself, not its reconstruction
+    assert np.array_equal(none.video, pipe.decode_latents(pipe.encode_video(clip))[0])
+    assert not np.array_equal(none.video, reconstruction.video)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoDenoisingStep)
+        assert pipe.edit(PROMPT, clip, strength=0.25, **kw).info["denoising_steps"] == 2
+    assert pipe(PROMPT, **kw).info["denoising_steps"] == 8
 
 
 def test_inpainting_is_unchanged_outside_its_box(pipe):
