@@ -221,7 +221,7 @@ class SoraMiniPipeline(PromptingModes):
             with autocast_for(self.device, self.precision):
                 latents = sample(self.transformer, FlowMatching(), noise.shape, sampler=sampler, steps=steps,
                                  guidance_scale=scale, cond=cond, uncond=uncond, guidance_interval=interval,
-                                 noise=noise.to(self.device),
+                                 noise=noise.to(self.device), generator=gen,  # the ancestral sampler's noise
                                  options=FlowOptions(shift=shift), sdedit=sdedit, progress=progress)
         latents = latents.float()
         if mask is not None:  # the given latents exactly (the model never reads the noisy ones there)

@@ -19,11 +19,11 @@ sample(model, objective, shape, *, sampler=None, steps=50, guidance_scale=1.0, c
        uncond=None, generator=None, device=None, noise=None, options=None, frames=None,
        sdedit=None, progress=True, return_trajectory=False) -> x [B, ...] (, trajectory)
     options:  GaussianOptions(spacing="trailing", eta=0.0, clip_x0=None)   for "ddpm" / "ddim"
-              FlowOptions(shift=None, mu=None, grid="uniform")             for "euler" / "heun"
+              FlowOptions(shift=None, mu=None, grid="uniform", eta=1.0)    for "euler" / "heun" / "ancestral"
     frames:   FrameCondition(known [B, ...], mask [B, T] bool (True = generate), frame_timesteps=False)
     sdedit:   SDEdit(init [B, ...], strength in (0, 1])
 SAMPLERS / get_sampler(name, objective) -> SamplerInfo(name, kind, options, evals_per_step, step)
-count_evals(sampler, steps); ddpm_step / ddim_step / euler_step / heun_step (one update each)
+count_evals(sampler, steps); ddpm_step / ddim_step / euler_step / heun_step / flow_ancestral_step (one update each)
 ddpm_timesteps(T, steps, spacing); FlowMatching.sampling_times(steps, shift, mu, grid)
 guided(model_fn, scale, cond, uncond) -> fn(x, t); cfg_combine(cond_out, uncond_out, scale)
 timestep_shift(t, alpha); resolution_shift(tokens, frames); shift_mu(tokens)
@@ -42,6 +42,7 @@ from .samplers import (
     ddim_step,
     ddpm_step,
     euler_step,
+    flow_ancestral_step,
     get_sampler,
     heun_step,
     sample,
@@ -64,7 +65,7 @@ __all__ = [
     "BETA_SCHEDULES", "OBJECTIVES", "PREDICTION_TYPES", "SAMPLERS", "SPACINGS", "DiffusionObjective",
     "FlowMatching", "FlowOptions", "FrameCondition", "GaussianDiffusion", "GaussianOptions", "NoiseSchedule",
     "SDEdit", "SamplerInfo", "broadcast_like", "cfg_combine", "check_guidance_scale", "check_model_timesteps",
-    "count_evals", "ddim_step", "ddpm_step", "ddpm_timesteps", "euler_step", "get_sampler", "guided",
+    "count_evals", "ddim_step", "ddpm_step", "ddpm_timesteps", "euler_step", "flow_ancestral_step", "get_sampler", "guided",
     "heun_step", "make_betas", "make_loss_fn", "make_objective", "masked_mean", "resolution_shift", "sample",
     "shift_mu", "timestep_shift",
 ]

@@ -81,17 +81,22 @@ class GaussianOptions:
 
 @dataclass(frozen=True)
 class FlowOptions:
-    """Flow ODE samplers: ``shift`` (alpha; None = the objective's own), or ``mu`` (dynamic
-    shifting, alpha = e^mu, as diffusers / Flux), and the ``grid`` of times ("uniform" or
-    "diffusers"; see ``FlowMatching.sampling_times``)."""
+    """Flow samplers: ``shift`` (alpha; None = the objective's own), or ``mu`` (dynamic
+    shifting, alpha = e^mu, as diffusers / Flux), the ``grid`` of times ("uniform" or
+    "diffusers"; see ``FlowMatching.sampling_times``), and ``eta``, the noise the ancestral sampler
+    mixes in at each step (Euler and Heun ignore it)."""
 
     shift: float | None = None
     mu: float | None = None
     grid: str = "uniform"
+    eta: float = 1.0  # the ancestral sampler's noise: 1 = the posterior's, 0 = none (Euler)
 
     def __post_init__(self):
         _number("shift", self.shift, allow_none=True)
         _number("mu", self.mu, allow_none=True)
+        _number("eta", self.eta)
+        if not 0.0 <= self.eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1] (the ancestral sampler's noise: 0 = Euler), got {self.eta}")
         if self.shift is not None and self.shift <= 0:
             raise ValueError(f"shift must be > 0 (1 = no shift), got {self.shift}")
         if self.shift is not None and self.mu is not None:

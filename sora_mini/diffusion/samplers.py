@@ -1,4 +1,4 @@
-"""Samplers: DDPM ancestral and DDIM for Gaussian diffusion, Euler and Heun for flow matching.
+"""Samplers: DDPM ancestral and DDIM for Gaussian diffusion, Euler, Heun and ancestral for flow matching.
 
 Shapes: ``x_t`` and model outputs [B, ...]; timesteps are Python numbers (one per step) or [B]
 tensors. Each ``*_step`` is one update, testable alone against diffusers; the registry ``SAMPLERS``
@@ -24,7 +24,7 @@ from .options import SPACINGS, FlowOptions, FrameCondition, GaussianOptions, SDE
 from .schedules import broadcast_like
 
 __all__ = ["SAMPLERS", "SPACINGS", "SamplerInfo", "SamplerRun", "count_evals", "ddim_step", "ddpm_step",
-           "ddpm_timesteps", "euler_step", "get_sampler", "heun_step", "sample"]
+           "ddpm_timesteps", "euler_step", "flow_ancestral_step", "get_sampler", "heun_step", "sample"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -93,6 +93,29 @@ def euler_step(v: torch.Tensor, t, t_next, x_t: torch.Tensor) -> torch.Tensor:
     return x_t + dt * v
 
 
+def flow_ancestral_step(v: torch.Tensor, t, t_next, x_t: torch.Tensor, *, eta: float = 1.0,
+                        noise: torch.Tensor | None = None, generator: torch.Generator | None = None
+                        ) -> torch.Tensor:
+    """DDIM with ``eta`` (Song et al. 2021, Eq. 12) on the flow's straight path x_t = (1 - t) x0 + t eps.
+
+    Shapes: [B, ...] -> [B, ...]. The velocity gives both ends, x0 = x_t - t v and eps = x_t + (1 - t) v;
+    the step to s = t_next keeps x0 and mixes fresh noise z into the noise part:
+    x_s = (1 - s) x0 + sqrt(s^2 - c^2) eps + c z, c = eta s sqrt(1 - r^2), r = (1 - t) s / ((1 - s) t).
+    eta = 1 draws x_s from the Gaussian posterior q(x_s | x_t, x0) (DDPM's ancestral step for this
+    path: alpha = 1 - t, sigma = t); eta = 0 is exactly the Euler step; the step to s = 0 adds no noise.
+    """
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1] (0 = the Euler step, 1 = the posterior's full noise), got {eta}")
+    t_, s_ = (broadcast_like(torch.as_tensor(u, dtype=x_t.dtype, device=x_t.device), x_t) for u in (t, t_next))
+    x0, eps = x_t - t_ * v, x_t + (1 - t_) * v
+    r = ((1 - t_) * s_ / ((1 - s_) * t_)).clamp(0, 1)
+    c = eta * s_ * (1 - r * r).sqrt()
+    if eta > 0 and noise is None:
+        noise = randn_like_gen(x_t, generator)
+    out = (1 - s_) * x0 + (s_ * s_ - c * c).clamp(min=0).sqrt() * eps
+    return out if eta == 0 else out + c * noise
+
+
 def heun_step(velocity_fn, v: torch.Tensor, t, t_next, x_t: torch.Tensor) -> torch.Tensor:
     """Heun (Karras et al. 2022, Alg. 1): an Euler guess, then the average of both end slopes.
 
@@ -141,6 +164,10 @@ def _heun(run: SamplerRun, x, t, t_next):
     return heun_step(run.model, run.model(x, t), t, t_next, x)
 
 
+def _flow_ancestral(run: SamplerRun, x, t, t_next):
+    return flow_ancestral_step(run.model(x, t), t, t_next, x, eta=run.options.eta, generator=run.generator)
+
+
 @dataclass(frozen=True)
 class SamplerInfo:
     """A registered sampler: the objective ``kind`` it needs, its ``options`` class, model
@@ -161,6 +188,9 @@ SAMPLERS: dict[str, SamplerInfo] = {
                         "2021", _ddim),
     "euler": SamplerInfo("euler", "flow", FlowOptions, 1, "Euler ODE steps on the flow velocity", _euler),
     "heun": SamplerInfo("heun", "flow", FlowOptions, 2, "Heun's 2nd-order ODE steps, Karras et al. 2022", _heun),
+    "ancestral": SamplerInfo("ancestral", "flow", FlowOptions, 1, "ancestral flow steps: x0 and the noise read "
+                             "from the velocity, fresh noise mixed in (DDIM's eta on the flow path; "
+                             "FlowOptions.eta, 1 = the posterior's)", _flow_ancestral),
 }
 
 
