@@ -121,3 +121,20 @@ def test_caption_figures_from_the_results(results):
     grid = plot_samples(r["samples"], r["prompts"])
     assert len(grid.axes) == len(cc.ENCODERS) * len(r["prompts"])
     plt.close("all")
+
+
+def test_the_experiments_share_their_common_arm_and_a_sampling_change_trains_nothing(results, run_root,
+                                                                                     monkeypatch):
+    # MiniLM with the empty null on detailed captions is an arm of all three: trained once
+    enc_rows = results["encoders"]["arms"]["minilm"]
+    det_rows = results["caption_detail"]["arms"]["detailed captions"]
+    null_rows = results["null_guidance"]["arms"]["empty"]
+    for a, b, c in zip(enc_rows, det_rows, null_rows):
+        assert a["loss"] == b["loss"] == c["loss"] and a["train_s"] == b["train_s"] == c["train_s"]
+    arms = sorted((run_root / "tiny" / "caption_arms").glob("arm-*"))
+    # encoders 3 x 2 seeds, + short captions x 2, + the learned and zeros nulls x 2
+    assert len(arms) == 6 + 2 + 4 and all((a / "arm.json").is_file() for a in arms)
+    monkeypatch.setattr(cc, "train_arm", lambda *a, **k: pytest.fail("retrained a cached arm"))
+    other = cc.load_or_run("null_guidance", "tiny", run_root=run_root, seeds=(0, 1), guidance_scales=(3.0,))
+    assert [row["loss"] for row in other["arms"]["empty"]] == [row["loss"] for row in null_rows]
+    assert [s["scale"] for s in other["arms"]["learned"][0]["scales"]] == [3.0]

@@ -55,6 +55,30 @@ def test_empty_null_is_the_encoding_of_the_empty_caption(encoder, emb):
         null.replace(emb, DROP)
 
 
+def test_empty_null_of_a_frozen_encoder_is_encoded_once_and_again_after_its_weights_change():
+    torch.manual_seed(1)
+    enc = TransformerTextEncoder(TextEncoderConfig(hidden_size=16, layers=1, heads=2)).eval()
+    calls = []
+    encode = enc.encode
+    enc.encode = lambda prompts, **kw: calls.append(prompts) or encode(prompts, **kw)
+    null = NullCondition("empty", 16)
+    # trainable: encoded every call (its weights may change between steps)
+    null.null(2, encoder=enc)
+    null.null(2, encoder=enc)
+    assert len(calls) == 2
+    enc.requires_grad_(False)  # frozen: once
+    first = null.null(2, encoder=enc)
+    again = null.null(3, encoder=enc)
+    assert len(calls) == 3 and again.tokens.shape[0] == 3
+    torch.testing.assert_close(again.tokens[0], first.tokens[0])
+    with torch.no_grad():  # weights changed in place: encoded again, and the new encoding is used
+        next(enc.parameters()).add_(1.0)
+    changed = null.null(1, encoder=enc)
+    assert len(calls) == 4
+    torch.testing.assert_close(changed.tokens[0], encode([""], allow_empty=True).tokens[0])
+    assert not torch.allclose(changed.tokens[0], first.tokens[0])
+
+
 def test_zeros_null_has_one_zero_token_and_zero_pooled(emb):
     out = NullCondition("zeros", 16).replace(emb, DROP)
     _kept_rows_unchanged(out, emb)

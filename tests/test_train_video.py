@@ -16,6 +16,7 @@ from sora_mini.train.video import (
     frame_mask,
     holdout_combos,
     packed_flow_loss,
+    temporal_pairs,
     time_shift,
     training_specs,
 )
@@ -155,3 +156,58 @@ def test_loss_leaves_given_and_padding_tokens_out():
     assert torch.allclose(loss_fn(model, noisy)[0], loss)
     loss.backward()
     assert model.w.grad is not None and metrics["tokens"] == batch["tokens"]
+
+
+def test_temporal_pairs_join_each_token_to_the_same_place_one_frame_later():
+    batch = VideoBatches(_fake_videos(), VideoRecipe(pack_length=32, tokens_per_step=60), (1, 2, 2))(1)
+    packed = batch["packed"]
+    a, b = temporal_pairs(packed)
+    seg, crd = packed.segment_ids.reshape(-1), packed.coords.reshape(-1, 3)
+    assert torch.equal(seg[a], seg[b]) and bool((seg[a] >= 0).all())
+    assert torch.equal(crd[b, 0], crd[a, 0] + 1) and torch.equal(crd[b, 1:], crd[a, 1:])
+    grids = VideoBatches(_fake_videos(), VideoRecipe(), (1, 2, 2)).grids
+    expected = sum((nt - 1) * nh * nw for nt, nh, nw in (grids[i] for i in batch["index"].tolist()))
+    assert len(a) == expected > 0
+
+
+class _Oracle(torch.nn.Module):
+    """Predicts the true velocity plus ``offset(tokens' place)``: an error that is the same in
+    every frame (no error in any frame-to-frame change), or ``per_frame`` errors that differ."""
+
+    timestep_range = (0.0, 1000.0)
+
+    def __init__(self, per_frame: bool):
+        super().__init__()
+        self.per_frame = per_frame
+
+    def forward(self, packed, t, *, x, cond, cond_given, text, text_mask):
+        tt = (t / 1000.0)[packed.segment_ids.clamp(min=0)][..., None]
+        noise = (x - (1 - tt) * cond) / tt  # x_t = (1 - t) x0 + t noise, and cond holds x0
+        place = packed.coords[..., 1:].float().sum(-1, keepdim=True)
+        if self.per_frame:
+            place = place + packed.coords[..., :1].float()
+        return noise - cond + 0.1 * place
+
+
+def test_motion_weight_adds_only_the_error_of_frame_to_frame_changes():
+    batch = VideoBatches(_fake_videos(), VideoRecipe(pack_length=32, tokens_per_step=60), (1, 2, 2))(2)
+    batch["t"] = batch["t"].clamp(min=0.2)  # the oracle divides by t
+    objective = flow_objective(VideoRecipe())
+    plain, weighted = packed_flow_loss(objective), packed_flow_loss(objective, motion_weight=2.0)
+    still = _Oracle(per_frame=False)  # wrong everywhere, but wrong alike in every frame
+    assert float(plain(still, batch)[0]) > 0.01
+    torch.testing.assert_close(weighted(still, batch)[0], plain(still, batch)[0])
+    assert weighted(still, batch)[1]["motion_loss"] < 1e-8
+    moving = _Oracle(per_frame=True)  # its error grows by 0.1 a frame: every change is 0.1 off
+    loss, metrics = weighted(moving, batch)
+    packed = batch["packed"]
+    a, b = temporal_pairs(packed)
+    gen = (packed.valid & ~batch["given"]).reshape(-1)
+    pairs = int((gen[a] & gen[b]).sum())
+    count = int(gen.sum()) * packed.tokens.shape[-1]
+    expected = pairs * packed.tokens.shape[-1] * 0.1 ** 2 / count  # each changed channel off by 0.1
+    assert pairs > 0
+    torch.testing.assert_close(torch.tensor(metrics["motion_loss"]), torch.tensor(expected), rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(loss, plain(moving, batch)[0] + 2.0 * expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="motion_weight"):
+        VideoRecipe(motion_weight=-1.0)

@@ -88,15 +88,15 @@ def test_rank_shards_partition_the_examples_of_the_global_batch(world):
         shard(batch, 0, 64)
 
 
-@pytest.mark.parametrize("attention", ["full", "factorized"])
-def test_shard_losses_average_to_the_global_loss_and_gradient(attention):
+@pytest.mark.parametrize("attention,motion_weight", [("full", None), ("factorized", None), ("full", 1.0)])
+def test_shard_losses_average_to_the_global_loss_and_gradient(attention, motion_weight):
     """What DDP computes (the mean over ranks of each shard's gradient) is the global batch's
     gradient: the loss of a shard is normalised by the global count of generated tokens."""
     torch.manual_seed(0)
     model = VideoDiT(in_channels=4, patch_size=(1, 2, 2), hidden_size=32, depth=2, num_heads=2, attention=attention,
                      frame_cond="in_place", text_cond="cross_attn", text_dim=6)
     batch = VideoBatches(_videos(), VideoRecipe(pack_length=32, tokens_per_step=100, caption_dropout=0.5), (1, 2, 2))(2)
-    loss_fn = packed_flow_loss(flow_objective(VideoRecipe()))
+    loss_fn = packed_flow_loss(flow_objective(VideoRecipe()), motion_weight)
 
     def loss_and_grads(b):
         model.zero_grad()

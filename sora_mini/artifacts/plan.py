@@ -133,8 +133,8 @@ def measure_training(model, training: VideoTraining, batches, *, device="cpu", s
     from sora_mini.train.loop import Trainer
     from sora_mini.train.video import flow_objective, packed_flow_loss
 
-    trainer = Trainer(model, packed_flow_loss(flow_objective(training.recipe)), batches,
-                      _timing_config(training.trainer, steps + 1), device=device)
+    loss_fn = packed_flow_loss(flow_objective(training.recipe), training.recipe.motion_weight)
+    trainer = Trainer(model, loss_fn, batches, _timing_config(training.trainer, steps + 1), device=device)
     method = _reset_peak_rss()
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(trainer.device)

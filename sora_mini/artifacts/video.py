@@ -340,8 +340,8 @@ def _train_in(folder: Path, training: VideoTraining, *, run_root, device, progre
     flops = flops_per_token(dit, training.recipe.pack_length)
     every = get_config(training.scale).train.ckpt_every if snapshot_every is None else snapshot_every
     run_config = dataclasses.replace(training.trainer, progress=progress)  # the bar is not part of the hash
-    trainer = Trainer(wrap_ddp(model, device), packed_flow_loss(flow_objective(training.recipe)), batches,
-                      run_config, device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
+    loss_fn = packed_flow_loss(flow_objective(training.recipe), training.recipe.motion_weight)
+    trainer = Trainer(wrap_ddp(model, device), loss_fn, batches, run_config, device=device, ckpt_path=folder / TRAINER_NAME, log_path=folder / LOG_NAME,
                       model_config=config_to_dict(training.model), flops_per_token=flops,
                       callbacks=[snapshot_callback(folder, every)] if every else ())
     t0 = time.perf_counter()

@@ -19,10 +19,13 @@ Images: uint8 [H, W, 3] lists; per-seed rows: {"seed", "adherence", "attributes"
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from sora_mini.studies.caption_models import (  # noqa: F401  the study's parts, importable from here too
     ENCODERS,
@@ -55,15 +58,59 @@ def _row(seed: int, losses: list[float], seconds: float, scores: dict) -> dict:
     return {"seed": seed, "loss": losses, "train_s": round(seconds, 2), **scores}
 
 
-def _arm(cfg, autoencoder, encoder, null_kind, seed, data, *, joint=False, device="cpu"):
-    """Encode the training images, build and train one model -> (model, losses, seconds)."""
-    videos = encode_videos(data, autoencoder, encoder, progress=False)
+# what an arm's training depends on (the rest of the config only changes how it is sampled and scored)
+TRAIN_FIELDS = ("size", "videos", "max_objects", "hidden_size", "depth", "num_heads", "steps", "tokens_per_step",
+                "pack_length", "lr", "caption_dropout")
+
+
+def fingerprint(module: nn.Module) -> str:
+    """A hash of every weight and buffer of ``module`` (what a cached arm was trained with)."""
+    h = hashlib.sha1()
+    for name, t in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def arm_key(cfg, autoencoder, encoder, null_kind: str, seed: int, detailed_share: float, joint: bool) -> str:
+    """The key of one trained arm: its training settings, seed, null, caption share and the weights
+    of the autoencoder and text encoder it was trained with."""
+    what = {f: getattr(cfg, f) for f in TRAIN_FIELDS}
+    what.update(null=null_kind, seed=seed, detailed_share=detailed_share, joint=joint,
+                autoencoder=fingerprint(autoencoder), encoder=fingerprint(encoder))
+    return hashlib.sha1(json.dumps(what, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+def _arm(cfg, autoencoder, encoder, null_kind, seed, data, *, joint=False, device="cpu", cache=None):
+    """Encode the training images, build and train one model -> (model, losses, seconds).
+
+    ``cache`` (a folder): an arm trained before with the same key (:func:`arm_key`) is loaded from
+    ``cache/arm-<key>/`` instead (its losses and train seconds as measured then), and a new one is
+    saved there; the three experiments share their common arm (MiniLM, empty null, detailed captions),
+    and an exercise that changes only the sampling trains nothing."""
+    from safetensors.torch import load_file, save_file
+
+    from sora_mini.checkpoint import atomic_write
+
     model = build_model(cfg, autoencoder, encoder, null_kind, train_encoder=joint, seed=seed)
+    folder = None if cache is None else Path(cache) / (
+        "arm-" + arm_key(cfg, autoencoder, encoder, null_kind, seed, data.detailed_share, joint))
+    if folder is not None and (folder / "arm.json").is_file():
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        info = json.loads((folder / "arm.json").read_text())
+        return model.to(device), info["losses"], info["train_s"]
+    videos = encode_videos(data, autoencoder, encoder, progress=False)
     losses, seconds = train_arm(model, videos, cfg, seed, joint=joint, device=device)
+    if folder is not None:  # the weights first, then the record that marks the arm finished
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, tmp))
+        text = json.dumps({"losses": losses, "train_s": seconds, "null": null_kind, "seed": seed,
+                           "detailed_share": data.detailed_share, "joint": joint})
+        atomic_write(folder / "arm.json", lambda tmp: Path(tmp).write_text(text))
     return model, losses, seconds
 
 
-def run_encoders(cfg: CaptionStudyConfig, autoencoder, encoders: dict, *, device="cpu") -> dict:
+def run_encoders(cfg: CaptionStudyConfig, autoencoder, encoders: dict, *, device="cpu", cache=None) -> dict:
     """Experiment a: each encoder of ``encoders`` ({name: (make_encoder(seed), joint)}) conditions
     the same DiT, trained at equal compute; adherence on the held-out prompts per seed.
     -> {"config", "prompts", "arms": {name: [per-seed rows]}, "samples": {name: images}}."""
@@ -72,7 +119,8 @@ def run_encoders(cfg: CaptionStudyConfig, autoencoder, encoders: dict, *, device
            "references": references(cfg, autoencoder)}
     for name, (make, joint) in encoders.items():
         for seed in cfg.seeds:
-            model, losses, secs = _arm(cfg, autoencoder, make(seed), "empty", seed, data, joint=joint, device=device)
+            model, losses, secs = _arm(cfg, autoencoder, make(seed), "empty", seed, data, joint=joint, device=device,
+                                       cache=cache)
             images = generate(model, autoencoder, prompts, cfg, guidance_scale=cfg.guidance_scale, seed=seed)
             out["arms"].setdefault(name, []).append(_row(seed, losses, secs, adherence(images, prompts)))
             if seed == cfg.seeds[0]:
@@ -80,7 +128,7 @@ def run_encoders(cfg: CaptionStudyConfig, autoencoder, encoders: dict, *, device
     return out
 
 
-def run_caption_detail(cfg: CaptionStudyConfig, autoencoder, encoder, *, device="cpu") -> dict:
+def run_caption_detail(cfg: CaptionStudyConfig, autoencoder, encoder, *, device="cpu", cache=None) -> dict:
     """Experiment b (DALL-E 3): trained on short captions vs on detailed ones, equal compute, both
     asked for the detailed held-out prompts; third row: the short-caption model given each prompt
     extended (``extend_prompt``: stated attributes kept, so it can only add what was left out)."""
@@ -93,7 +141,8 @@ def run_caption_detail(cfg: CaptionStudyConfig, autoencoder, encoder, *, device=
            "references": references(cfg, autoencoder)}
     for seed in cfg.seeds:
         for name, share in (("short captions", 0.0), ("detailed captions", 1.0)):
-            model, losses, secs = _arm(cfg, autoencoder, encoder, "empty", seed, image_data(cfg, share), device=device)
+            model, losses, secs = _arm(cfg, autoencoder, encoder, "empty", seed, image_data(cfg, share), device=device,
+                                       cache=cache)
             images = generate(model, autoencoder, prompts, cfg, guidance_scale=cfg.guidance_scale, seed=seed)
             arms[name].append(_row(seed, losses, secs, adherence(images, prompts)))
             if name == "short captions":
@@ -104,7 +153,7 @@ def run_caption_detail(cfg: CaptionStudyConfig, autoencoder, encoder, *, device=
     return out
 
 
-def run_null_guidance(cfg: CaptionStudyConfig, autoencoder, encoder, *, device="cpu") -> dict:
+def run_null_guidance(cfg: CaptionStudyConfig, autoencoder, encoder, *, device="cpu", cache=None) -> dict:
     """Experiment c: a model per null kind (caption dropout to it, and the unconditional input of
     guidance), sampled at every ``guidance_scales``: adherence on the held-out prompts and diversity
     (``diversity``: ``diversity_samples`` noise seeds for each of the first two prompts).
@@ -115,7 +164,7 @@ def run_null_guidance(cfg: CaptionStudyConfig, autoencoder, encoder, *, device="
     out = {"config": dataclasses.asdict(cfg), "prompts": prompts, "arms": {}}
     for kind in NULL_KINDS:
         for seed in cfg.seeds:
-            model, losses, secs = _arm(cfg, autoencoder, encoder, kind, seed, data, device=device)
+            model, losses, secs = _arm(cfg, autoencoder, encoder, kind, seed, data, device=device, cache=cache)
             scales = []
             for w in cfg.guidance_scales:
                 scores = adherence(generate(model, autoencoder, prompts, cfg, guidance_scale=w, seed=seed), prompts)
@@ -223,6 +272,7 @@ def load_or_run(experiment: str, scale="tiny", *, run_root="runs", device="cpu",
     from sora_mini.artifacts.autoencoder import get_autoencoder
     from sora_mini.artifacts.video import AUTOENCODER_KIND
     from sora_mini.checkpoint import atomic_write
+    from sora_mini.paths import run_dir
 
     path = study_dir(experiment, scale, run_root=run_root, **overrides) / "results.json"
     if path.exists() and not retrain:
@@ -231,12 +281,13 @@ def load_or_run(experiment: str, scale="tiny", *, run_root="runs", device="cpu",
     name = getattr(scale, "name", scale)
     ae = get_autoencoder(name, kind=AUTOENCODER_KIND, run_root=run_root, device=device, progress=progress).eval()
     factories = encoder_factories(scale, run_root=run_root, device=device, progress=progress)
+    cache = run_dir(run_root, name, create=False) / "caption_arms"
     if experiment == "encoders":
-        results = run_encoders(cfg, ae, factories, device=device)
+        results = run_encoders(cfg, ae, factories, device=device, cache=cache)
     else:
         make, _ = factories[cfg.null_encoder if experiment == "null_guidance" else "minilm"]
         run = run_null_guidance if experiment == "null_guidance" else run_caption_detail
-        results = run(cfg, ae, make(0), device=device)
+        results = run(cfg, ae, make(0), device=device, cache=cache)
     text = json.dumps(results)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return json.loads(text)  # as a cached load returns it (lists, not tuples)

@@ -72,7 +72,7 @@ class NullCondition(PretrainedMixin, nn.Module):
                                  "pass encoder=<the text encoder>")
             if encoder.dim != cfg.dim:
                 raise ValueError(f"the encoder's width {encoder.dim} differs from the null's dim {cfg.dim}")
-            one = encoder.encode([""], allow_empty=True)
+            one = self._empty(encoder)
         else:
             n = cfg.length if cfg.kind == "learned" else 1
             device = device or (self.tokens.device if cfg.kind == "learned" else "cpu")
@@ -88,6 +88,21 @@ class NullCondition(PretrainedMixin, nn.Module):
             one = one.to(device)
         return TextEmbedding(one.tokens.expand(batch, -1, -1), one.mask.expand(batch, -1),
                              one.pooled.expand(batch, -1))
+
+    def _empty(self, encoder) -> TextEmbedding:
+        """``encoder``'s encoding of "", computed once while the encoder is frozen (no parameter
+        that trains, eval mode: caption dropout asks for it every training step, and a frozen
+        MiniLM's pass cost more than the rest of a small model's step); every call otherwise."""
+        params = list(encoder.parameters()) if isinstance(encoder, nn.Module) else []
+        frozen = isinstance(encoder, nn.Module) and not encoder.training and not any(p.requires_grad for p in params)
+        if not frozen:
+            return encoder.encode([""], allow_empty=True)
+        key = (id(encoder), tuple(p._version for p in params))
+        cached = getattr(self, "_empty_cache", None)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                self._empty_cache = (key, encoder.encode([""], allow_empty=True))
+        return self._empty_cache[1]
 
     def replace(self, emb: TextEmbedding, drop: torch.Tensor, *, encoder=None) -> TextEmbedding:
         """``emb`` with the rows where ``drop [B]`` is True replaced by the null (padded to fit)."""

@@ -23,7 +23,8 @@ frames: extension forward / backward), ``head_tail`` (both ends: connecting two 
 ``interleaved`` (every other frame), ``single`` (one random frame), ``block`` (a spatial box is
 generated, the rest given: inpainting); the rest ``none`` (text-to-video). Images get ``none`` or
 ``block``. The loss is the flow-matching MSE over the generated tokens only (the given ones are
-clean inputs with timestep 0: ``frame_cond="in_place"``, Open-Sora 1.2's ``x_mask``).
+clean inputs with timestep 0: ``frame_cond="in_place"``, Open-Sora 1.2's ``x_mask``), plus, when
+``VideoRecipe.motion_weight`` is set, the error of every frame-to-frame change (:func:`temporal_pairs`).
 
 The training set is rendered from the world (:class:`VideoDataConfig`) or read from a folder of the
 user's clips with ``.txt`` captions (:class:`sora_mini.train.clips.ClipFolderData`, each clip
@@ -56,6 +57,7 @@ from sora_mini.config import step_seed
 from sora_mini.diffusion.flow import FlowMatching, resolution_shift, timestep_shift
 from sora_mini.patches import PackedBatch, pack
 from sora_mini.patches.patchify import patchify
+from sora_mini.pretrained import HASH_IF_SET
 from sora_mini.train.device import unwrap
 from sora_mini.train.video_data import (  # noqa: F401  the training set, re-exported for the recipe's users
     DIRECTED,
@@ -113,6 +115,11 @@ class VideoRecipe:
     logit_std: float = 1.0
     shift: str | float = "resolution"  # "resolution": :func:`time_shift` per example; a number: fixed
     seed: int = 0
+    # weight of the temporal-difference term of the loss (:func:`packed_flow_loss`): the error of the
+    # change from each latent frame to the next, on top of the plain MSE (None: no such term). The
+    # plain MSE is mostly spent on what is still (appearance); this adds the motion (VideoJAM's claim,
+    # Chefer et al. 2025, tested here in its cheapest form)
+    motion_weight: float | None = field(default=None, metadata=HASH_IF_SET)
 
     def __post_init__(self):
         if self.pack_length < 1 or self.tokens_per_step < 1:
@@ -123,6 +130,8 @@ class VideoRecipe:
             raise ValueError(f"shift must be 'resolution' or a number > 0, got {self.shift!r}")
         if not isinstance(self.shift, str) and not self.shift > 0:
             raise ValueError(f"shift must be 'resolution' or a number > 0, got {self.shift!r}")
+        if self.motion_weight is not None and not self.motion_weight >= 0:
+            raise ValueError(f"motion_weight must be >= 0 (or None), got {self.motion_weight!r}")
 
 
 def time_shift(grid: tuple[int, int, int], shift: str | float = "resolution") -> float:
@@ -307,14 +316,37 @@ class VideoBatches:
         return text, mask
 
 
-def packed_flow_loss(objective: FlowMatching) -> Callable:
+def temporal_pairs(packed: PackedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat slot indices ``(a, b)`` into ``[S * L]``: ``b`` is the token of the same example at the
+    same place one latent frame after ``a`` (every such pair of real tokens in the pack)."""
+    seg, crd = packed.segment_ids.reshape(-1), packed.coords.reshape(-1, 3).long()
+    real = (seg >= 0).nonzero().squeeze(1)
+    if real.numel() == 0:
+        return real, real
+    c, s = crd[real], seg[real]
+    nt, nh, nw = (int(c[:, k].max()) + 2 for k in range(3))
+    key = ((s * nt + c[:, 0]) * nh + c[:, 1]) * nw + c[:, 2]
+    ordered, order = key.sort()
+    nxt = key + nh * nw  # one frame later: same example, same place
+    pos = torch.searchsorted(ordered, nxt).clamp(max=len(ordered) - 1)
+    found = ordered[pos] == nxt
+    return real[found], real[order[pos[found]]]
+
+
+def packed_flow_loss(objective: FlowMatching, motion_weight: float | None = None) -> Callable:
     """``loss_fn(model, batch) -> (loss, metrics)`` for the Trainer: the velocity MSE over the
     generated tokens of a :class:`VideoBatches` batch (given and padding tokens left out). On a
     rank's shard (:meth:`VideoBatch.shard`), its squared errors over the whole batch's generated
     tokens, times the ranks (see the module docstring). ``model(packed, t, x=, cond=, cond_given=,
     text=, text_mask=)`` is called through its ``forward`` (a DDP wrapper averages those gradients);
     a model that ``reads_captions`` (:class:`sora_mini.train.joint_text.JointTextDiT`) also gets
-    ``captions=``."""
+    ``captions=``.
+
+    ``motion_weight`` w > 0 adds w times the squared error of each frame-to-frame change,
+    ``(pred_b - pred_a) - (target_b - target_a)`` for every pair of generated tokens one latent frame
+    apart at one place (:func:`temporal_pairs`), normalised as the MSE is (so w = 1 weighs a
+    token's change as much as the token). Its minimiser is the same as the plain MSE's (the
+    conditional mean); what changes is which errors a model of limited capacity fixes first."""
 
     def loss_fn(model, batch):
         packed: PackedBatch = batch["packed"]
@@ -330,9 +362,19 @@ def packed_flow_loss(objective: FlowMatching) -> Callable:
         weight = (packed.valid & ~given).to(pred.dtype)[..., None]  # generated, real tokens
         # one process: its own count; a rank's shard: the whole batch's (times the ranks DDP averages over)
         count = weight.new_tensor(batch["generated"]) if "generated" in batch else weight.sum()
-        sse = ((pred.float() - target.float()) ** 2 * weight).sum()
-        err = sse * batch.get("shards", 1) / (count * x0.shape[-1]).clamp(min=1)
-        return err, {"tokens": float(batch["tokens"]), "given_share": float(given[packed.valid].float().mean())}
+        diff = (pred.float() - target.float()) * weight
+        sse = (diff ** 2).sum()
+        scale = batch.get("shards", 1) / (count * x0.shape[-1]).clamp(min=1)
+        err = sse * scale
+        metrics = {"tokens": float(batch["tokens"]), "given_share": float(given[packed.valid].float().mean())}
+        if motion_weight:
+            a, b = temporal_pairs(packed)
+            flat, gen = diff.reshape(-1, diff.shape[-1]), weight.reshape(-1)
+            both = (gen[a] * gen[b])[:, None]  # both generated (a given frame's output is not trained)
+            motion = (((flat[b] - flat[a]) * both) ** 2).sum() * scale
+            metrics["motion_loss"] = float(motion.detach())
+            err = err + motion_weight * motion
+        return err, metrics
 
     return loss_fn
 
