@@ -73,10 +73,11 @@ def fingerprint(module: nn.Module) -> str:
 
 
 def arm_key(cfg, autoencoder, encoder, null_kind: str, seed: int, detailed_share: float, joint: bool) -> str:
-    """The key of one trained arm: its training settings, seed, null, caption share and the weights
-    of the autoencoder and text encoder it was trained with."""
+    """The key of one trained arm: its training settings, seed, null, caption share, the weights of
+    the autoencoder and text encoder it was trained with, and ``RESULTS_VERSION`` (bumped when the
+    training changes, so an arm of older code is never reused)."""
     what = {f: getattr(cfg, f) for f in TRAIN_FIELDS}
-    what.update(null=null_kind, seed=seed, detailed_share=detailed_share, joint=joint,
+    what.update(version=RESULTS_VERSION, null=null_kind, seed=seed, detailed_share=detailed_share, joint=joint,
                 autoencoder=fingerprint(autoencoder), encoder=fingerprint(encoder))
     return hashlib.sha1(json.dumps(what, sort_keys=True, default=list).encode()).hexdigest()[:12]
 
