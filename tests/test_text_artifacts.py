@@ -72,3 +72,44 @@ def test_captioner_video_encoder_starts_from_the_trained_clip(tmp_path, monkeypa
     monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", wide)
     with pytest.raises(ValueError, match="cannot start from CLIP"):
         get_captioner("tiny", run_root=tmp_path, progress=False)
+
+
+def test_a_second_captioner_stage_starts_from_the_first_on_its_own_clips(tmp_path, monkeypatch):
+    import pytest
+
+    from sora_mini.artifacts.text import captioner_stage_dirs
+    from sora_mini.text.captioner import VideoCaptioner
+
+    stage2 = TextTrainConfig(steps=2, batch_size=4, warmup_steps=0, frames=(3,), videos=4)
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", QUICK)
+    assert len(captioner_stage_dirs("tiny", run_root=tmp_path)) == 1
+    monkeypatch.setitem(text_config.TEXT_PRESETS, "tiny", dataclasses.replace(QUICK, captioner_finetune=stage2))
+    first_dir, second_dir = captioner_stage_dirs("tiny", run_root=tmp_path)
+    assert first_dir == part_dir(tmp_path, "tiny", "captioner", QUICK.captioner, QUICK.captioner_train, QUICK.data)
+
+    seen, train = [], recipes.train_captioner
+
+    def spy(model, data, recipe, **kw):
+        seen.append(({k: v.clone() for k, v in model.state_dict().items()}, len(data),
+                     {tuple(v.shape[:1]) for v in data.videos}))
+        return train(model, data, recipe, **kw)
+
+    monkeypatch.setattr(recipes, "train_captioner", spy)
+    cap = get_captioner("tiny", run_root=tmp_path, progress=False)
+    assert len(seen) == 2  # both stages trained, in order
+    assert seen[0][1:] == (6, {(5,)}) and seen[1][1:] == (4, {(3,)})  # the preset's clips, then the stage's own
+    first = VideoCaptioner.from_pretrained(first_dir)
+    for name, p in first.state_dict().items():  # stage 2 started from stage 1's trained weights
+        torch.testing.assert_close(seen[1][0][name], p, atol=0, rtol=0)
+    info = training_info(second_dir)
+    assert info["init_from"] == first_dir.name and info["training"]["frames"] == [3]
+    assert info["held_out"]["n"] == 5 and info["held_out_first_stage_clips"]["n"] == 5
+    v = torch.zeros(1, 3, 3, 32, 32)
+    assert get_captioner("tiny", run_root=tmp_path).generate(v) == cap.generate(v)  # the last stage, cached
+    assert len(seen) == 2
+    get_captioner("tiny", run_root=tmp_path, retrain=True, progress=False)
+    assert len(seen) == 3 and seen[2][1] == 4  # retrain: the last stage only
+    with pytest.raises(ValueError, match="leave its video_init unset"):
+        dataclasses.replace(QUICK, captioner_finetune=dataclasses.replace(stage2, video_init="clip"))
+    with pytest.raises(ValueError, match="clip lengths"):
+        TextTrainConfig(frames=())
