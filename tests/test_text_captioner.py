@@ -119,3 +119,119 @@ def test_a_frozen_video_encoder_trains_on_its_tokens_computed_once():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("video."))
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+
+
+def test_fewer_downsampling_stages_give_finer_tokens_from_the_same_weights(tmp_path):
+    from sora_mini.pretrained import config_hash
+    from sora_mini.text.video_encoder import VideoEncoder
+
+    video = torch.rand(2, 3, 5, 32, 48) * 2 - 1
+    coarse, fine = VideoEncoder((8, 16)), VideoEncoder((8, 16), downsample=1)
+    fine.load_state_dict(coarse.state_dict())  # the stride holds no weight
+    assert coarse(video)[0].shape == (2, 5 * 8 * 12, 16) and coarse.factor == 4
+    assert fine(video)[0].shape == (2, 5 * 16 * 24, 16) and fine.factor == 2
+    assert VideoEncoder((8, 16), downsample=0)(video)[0].shape == (2, 5 * 32 * 48, 16)
+    with pytest.raises(ValueError, match="from 0 to 2"):
+        VideoEncoder((8, 16), downsample=3)
+    with pytest.raises(ValueError, match="multiples of 2"):
+        fine(torch.zeros(1, 3, 2, 31, 32))
+    # the captioner's option: unset keeps every stage downsampling (and the config's hash), set it round-trips
+    assert config_hash(CaptionerConfig(video_downsample=None)) == config_hash(CaptionerConfig())
+    assert config_hash(CaptionerConfig(video_downsample=2)) != config_hash(CaptionerConfig())
+    model = VideoCaptioner(CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, video_downsample=1))
+    assert model.memory(video).shape == (2, 5 * 16 * 24, 32)
+    model.save_pretrained(tmp_path / "cap")
+    again = VideoCaptioner.from_pretrained(tmp_path / "cap")
+    assert again.config.video_downsample == 1
+    torch.testing.assert_close(again.memory(video), model.memory(video), atol=0, rtol=0)
+
+
+def test_frame_difference_channels_start_as_the_encoder_they_are_loaded_from():
+    from sora_mini.text.video_encoder import VideoEncoder
+
+    torch.manual_seed(0)
+    video = torch.rand(2, 3, 4, 16, 16) * 2 - 1
+    plain, diff = VideoEncoder((8, 16)), VideoEncoder((8, 16), differences=True)
+    assert diff.net[0].weight.shape[1] == plain.net[0].weight.shape[1] + 3
+    diff.load_encoder(plain)
+    torch.testing.assert_close(diff(video)[0], plain(video)[0], atol=1e-6, rtol=0)
+    # the difference channels do see motion: a still video and a moving one differ only through them
+    with torch.no_grad():
+        diff.net[0].weight.zero_()
+        diff.net[0].weight[:, 6:] = 1.0
+    still = video[:, :, :1].expand(-1, -1, 4, -1, -1)
+    assert torch.equal(diff(still)[0], diff(still * 0 + video[:, :, :1])[0])
+    moving = torch.cat([video[:, :, :1], video[:, :, :1].roll(1, -1)], 2)
+    assert not torch.allclose(diff(moving)[0][:, 16:], diff(video[:, :, :1].expand(-1, -1, 2, -1, -1))[0][:, 16:])
+    cap = VideoCaptioner(CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, video_differences=True))
+    assert cap.video.differences and cap.memory(video).shape == (2, 4 * 4 * 4, 32)
+
+
+def test_motion_confusions_split_moves_and_turns_by_bounces():
+    from sora_mini.text.scoring import motion_confusions
+
+    data = CaptionedVideos(24, seed=3, sizes=((32, 32),), frames=(17,), max_objects=1)
+    truth = motion_confusions(data.detailed, data)
+    movers = sum(s.objects[0].motion in ("move", "turn") for s in data.specs)
+    assert sum(truth.values()) == movers > 0
+    assert all(said == true for (true, _, said) in truth) and {b for (_, b, _) in truth} == {"bounce", "no bounce"}
+    # every mover captioned as standing still: each lands off the diagonal, in its own bounce column
+    still = [c.split(" moves ")[0] + " stays still. the background is " + s.background + "." if " moves " in c else c
+             for c, s in zip(data.detailed, data.specs)]
+    wrong = motion_confusions(still, data)
+    assert {said for (_, _, said) in wrong} == {"still"} and sum(wrong.values()) == movers
+    assert {(t, b) for (t, b, _) in wrong} == {(t, b) for (t, b, _) in truth}
+    with pytest.raises(ValueError, match="one caption per video"):
+        motion_confusions(still[:-1], data)
+
+
+def test_beam_search_weighs_the_whole_caption_where_greedy_commits_to_one_token(fitted):
+    model, data, _ = fitted
+    tok = model.tokenizer
+    red, blue, circle = (tok.convert_tokens_to_ids(w) for w in ("red", "blue", "circle"))
+    eos, vocab = tok.eos_token_id, model.config.vocab_size
+
+    def table(memory, ids, mask=None):  # a made-up model: "red" (0.6) is followed by an unsure word,
+        out = torch.full((ids.shape[0], ids.shape[1], vocab), -1e4)  # "blue" (0.4) by a sure end
+        for r, row in enumerate(ids.tolist()):
+            probs = {1: {red: 0.6, blue: 0.4}}.get(len(row)) or (
+                {circle: 0.55, eos: 0.45} if row[1] == red and len(row) == 2 else {eos: 1.0})
+            for t, p in probs.items():
+                out[r, -1, t] = float(torch.log(torch.tensor(p)))
+        return out
+
+    model.logits = table
+    try:
+        v = data.items(range(2))["video"]
+        assert model.generate(v) == ["red circle"] * 2  # greedy: 0.6 x 0.55 = 0.33 ("red" then "circle")
+        assert model.generate(v, num_beams=2) == ["blue"] * 2  # the likelier caption: 0.4
+        assert model.generate(v, num_beams=1) == model.generate(v)
+    finally:
+        del model.logits
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="num_beams must be a positive integer"):
+            model.generate(v, num_beams=bad)
+    with pytest.raises(ValueError, match="pass greedy=True"):
+        model.generate(v, greedy=False, num_beams=2)
+    assert model.generate(v, num_beams=3) == model.generate(v)  # the overfit model is sure of its captions
+
+
+def test_position_features_tell_every_token_where_and_when_it_is():
+    from sora_mini.text.video_encoder import VideoEncoder, fourier_features
+
+    video = torch.rand(2, 3, 5, 16, 24) * 2 - 1
+    plain, placed = VideoEncoder((8, 16)), VideoEncoder((8, 16), positions=3)
+    placed.load_encoder(plain)
+    (a, pooled_a), (b, pooled_b) = plain(video), placed(video)
+    assert b.shape == (2, 5 * 4 * 6, 16 + 18) and placed.dim == 34
+    torch.testing.assert_close(b[..., :16], a, atol=0, rtol=0)  # the features unchanged, positions appended
+    torch.testing.assert_close(pooled_b, pooled_a, atol=0, rtol=0)  # CLIP's pooled vector ignores them
+    pos = b[0, :, 16:]
+    assert torch.equal(pos, b[1, :, 16:]) and len(torch.unique(pos, dim=0)) == len(pos)  # one per token
+    # the first and the last frame differ (the lowest frequency spans half a period)
+    ends = fourier_features(torch.tensor([[-1.0], [1.0]]), 1)
+    assert not torch.allclose(ends[0], ends[1])
+    with pytest.raises(ValueError, match="number of frequencies"):
+        VideoEncoder((8, 16), positions=-1)
+    model = VideoCaptioner(CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, video_positions=3))
+    assert model.memory_proj.in_features == 34 and model.memory(video).shape == (2, 120, 32)

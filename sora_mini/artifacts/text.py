@@ -97,7 +97,7 @@ def _init_video(model, scale: str, recipe, *, run_root, device, progress) -> Non
     if clip.config.video_channels != model.config.video_channels:
         raise ValueError(f"the captioner's video encoder {model.config.video_channels} cannot start from CLIP's "
                          f"{clip.config.video_channels}: give both the same video_channels, or video_init=None")
-    model.video.load_state_dict(clip.video.state_dict())
+    model.video.load_encoder(clip.video)
     if recipe.freeze_video:
         model.video.requires_grad_(False)
 

@@ -13,13 +13,13 @@ short loop. Scoring against the true specs lives in ``sora_mini.text.scoring``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from sora_mini.pretrained import PretrainedMixin
+from sora_mini.pretrained import HASH_IF_SET, PretrainedMixin
 from sora_mini.text.encoders import CAPTION_VOCAB_SIZE, check_tokenizer, tokenizer_of
 from sora_mini.text.prompts import tokenize_prompts
 from sora_mini.text.tokenizer import load_tokenizer
@@ -32,6 +32,12 @@ class CaptionerConfig:
 
     vocab_size: int = CAPTION_VOCAB_SIZE
     video_channels: tuple[int, ...] = (16, 32, 64)
+    # how many of the video encoder's stages halve height and width (None: all; VideoEncoder)
+    video_downsample: int | None = field(default=None, metadata=HASH_IF_SET)
+    # frame differences as three more input channels of the video encoder (None: off; VideoEncoder)
+    video_differences: bool | None = field(default=None, metadata=HASH_IF_SET)
+    # position features (x, y, t at this many frequencies) appended to each video token (None: none)
+    video_positions: int | None = field(default=None, metadata=HASH_IF_SET)
     hidden_size: int = 64
     layers: int = 2
     heads: int = 4
@@ -69,7 +75,8 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         self.config = config
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
         check_tokenizer(self.tokenizer, config.vocab_size, type(self).__name__)
-        self.video = VideoEncoder(config.video_channels)
+        self.video = VideoEncoder(config.video_channels, config.video_downsample,
+                                  bool(config.video_differences), config.video_positions or 0)
         self.memory_proj = nn.Linear(self.video.dim, config.hidden_size)
         self.decoder = GPT2LMHeadModel(config.gpt2_config(self.tokenizer))
 
@@ -110,17 +117,32 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
     @torch.no_grad()
     def generate(self, videos: torch.Tensor, *, greedy: bool = True, temperature: float = 1.0,
                  top_k: int | None = None, seed: int | None = None,
-                 max_length: int | None = None) -> list[str]:
+                 max_length: int | None = None, num_beams: int = 1) -> list[str]:
         """Captions of ``videos [B, 3, T, H, W]``: greedy, or sampled (``temperature``, ``top_k``;
-        the same ``seed`` gives the same captions). Stops at ``[EOS]`` or ``max_length`` tokens."""
+        the same ``seed`` gives the same captions). Stops at ``[EOS]`` or ``max_length`` tokens.
+
+        ``num_beams > 1`` (with ``greedy``) runs beam search: it keeps the ``num_beams`` most
+        likely prefixes at every step and returns the most likely whole caption (summed log
+        probabilities, no length normalisation). Greedy commits to each token as it comes: a
+        "," that opens ", then turns ... late" at 0.6 against "." at 0.4 is taken, however
+        unsure the words after it; beam search weighs the whole clause."""
         if not greedy and temperature <= 0:
             raise ValueError(f"temperature must be > 0 for sampling, got {temperature}; use greedy=True")
+        if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
+            raise ValueError(f"num_beams must be a positive integer, got {num_beams!r} (1: greedy decoding)")
+        if num_beams > 1 and not greedy:
+            raise ValueError("beam search (num_beams > 1) is a greedy decoding; pass greedy=True, or num_beams=1 "
+                             "to sample")
         was_training = self.training
         self.eval()
         tok = self.tokenizer
         max_length = min(max_length or self.config.max_length, self.config.max_length)
         gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
         memory = self.memory(videos.to(self.device))
+        if num_beams > 1:
+            ids = self._beam_search(memory, num_beams, max_length)
+            self.train(was_training)
+            return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
         b = memory.shape[0]
         ids = torch.full((b, 1), tok.bos_token_id, dtype=torch.long, device=self.device)
         done = torch.zeros(b, dtype=torch.bool, device=self.device)
@@ -140,6 +162,29 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
             done |= nxt == tok.eos_token_id
         self.train(was_training)
         return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
+
+    def _beam_search(self, memory: torch.Tensor, k: int, max_length: int) -> torch.Tensor:
+        """Token ids [B, L] of the most likely caption per video among ``k`` beams."""
+        tok = self.tokenizer
+        b = memory.shape[0]
+        memory = memory.repeat_interleave(k, 0)  # beam j of video i is row i * k + j
+        ids = torch.full((b * k, 1), tok.bos_token_id, dtype=torch.long, device=self.device)
+        scores = torch.full((b, k), float("-inf"), device=self.device)
+        scores[:, 0] = 0.0  # one live beam at the start, so the first step does not pick k copies
+        done = torch.zeros(b * k, dtype=torch.bool, device=self.device)
+        rows = torch.arange(b, device=self.device)[:, None] * k
+        while ids.shape[1] < max_length and not done.all():
+            logp = self.logits(memory, ids, torch.ones_like(ids, dtype=torch.bool))[:, -1].float().log_softmax(-1)
+            logp[done] = float("-inf")
+            logp[done, tok.pad_token_id] = 0.0  # a finished caption carries on unchanged, as padding
+            vocab = logp.shape[-1]
+            top = (scores.reshape(-1, 1) + logp).reshape(b, k * vocab).topk(k, dim=1)
+            source = (rows + torch.div(top.indices, vocab, rounding_mode="floor")).reshape(-1)
+            token = (top.indices % vocab).reshape(-1)
+            ids = torch.cat([ids[source], token[:, None]], 1)
+            done = done[source] | (token == tok.eos_token_id)
+            scores = top.values
+        return ids[rows[:, 0] + scores.argmax(1)]
 
     def save_pretrained(self, directory: str | os.PathLike):
         self.tokenizer.save_pretrained(str(os.path.join(directory, "tokenizer")))

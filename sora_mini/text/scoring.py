@@ -99,3 +99,37 @@ def evaluate_captioner(captioner, data, *, greedy: bool = True, seed: int = 0, *
     order = getattr(getattr(captioner, "config", None), "object_order", "scene")
     scores["examples"] = [(captions[i], detailed_caption(data.specs[i], order)) for i in range(min(3, len(captions)))]
     return scores
+
+
+def motion_confusions(captions: list[str], data) -> dict:
+    """Where a captioner's moves and turns go wrong: for every object of ``data`` (a
+    ``CaptionedVideos``) that moves or turns, whether its clip shows a bounce off a wall (the
+    renderer's events) and which motion the caption states (``None``: missing or unparseable)
+    -> ``{(true motion, "bounce" | "no bounce", said motion): count}``.
+
+    A bounce changes the direction as a turn does, so it is the suspect when a move is read as a
+    turn; this table says whether it is."""
+    from collections import Counter
+
+    from sora_mini.world import render
+
+    if len(captions) != len(data):
+        raise ValueError(f"{len(captions)} captions for {len(data)} videos; give one caption per video")
+    out: Counter = Counter()
+    for text, spec, video in zip(captions, data.specs, data.videos):
+        true = caption_attributes(spec, "detailed")
+        try:
+            said = parse_caption(text)
+        except CaptionError:
+            said = None
+        matches = _match(true, said) if said is not None else [None] * len(true.objects)
+        events = None
+        for k, (t, j) in enumerate(zip(true.objects, matches)):
+            if t.motion not in ("move", "turn"):
+                continue
+            if events is None:
+                frames, height, width = video.shape[:3]
+                events = render(spec, int(height), int(width), int(frames))[1].events
+            bounced = any(e.kind == "bounce" and e.object == k for e in events)
+            out[(t.motion, "bounce" if bounced else "no bounce", said.objects[j].motion if j is not None else None)] += 1
+    return dict(out)
