@@ -139,10 +139,15 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         max_length = min(max_length or self.config.max_length, self.config.max_length)
         gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
         memory = self.memory(videos.to(self.device))
-        if num_beams > 1:
-            ids = self._beam_search(memory, num_beams, max_length)
-            self.train(was_training)
-            return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
+        ids = (self._beam_search(memory, num_beams, max_length) if num_beams > 1
+               else self._decode(memory, greedy, temperature, top_k, gen, max_length))
+        self.train(was_training)
+        return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
+
+    def _decode(self, memory: torch.Tensor, greedy: bool, temperature: float, top_k, gen,
+                max_length: int) -> torch.Tensor:
+        """Token ids [B, L], one token at a time: the likeliest (greedy) or sampled."""
+        tok = self.tokenizer
         b = memory.shape[0]
         ids = torch.full((b, 1), tok.bos_token_id, dtype=torch.long, device=self.device)
         done = torch.zeros(b, dtype=torch.bool, device=self.device)
@@ -160,8 +165,7 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
             nxt = nxt.masked_fill(done, tok.pad_token_id)
             ids = torch.cat([ids, nxt[:, None]], 1)
             done |= nxt == tok.eos_token_id
-        self.train(was_training)
-        return [tok.decode(row, skip_special_tokens=True).strip() for row in ids.tolist()]
+        return ids
 
     def _beam_search(self, memory: torch.Tensor, k: int, max_length: int) -> torch.Tensor:
         """Token ids [B, L] of the most likely caption per video among ``k`` beams."""
