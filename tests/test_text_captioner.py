@@ -1,6 +1,8 @@
 """The video captioner: it overfits a handful of captions, decodes greedily and by seeded sampling,
 round-trips, and its captions are scored through the grammar."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -185,6 +187,19 @@ def test_motion_confusions_split_moves_and_turns_by_bounces():
         motion_confusions(still[:-1], data)
 
 
+def test_direction_changes_find_every_turn_and_every_bounce_in_the_renderers_tracks():
+    from sora_mini.text.scoring import direction_changes
+
+    data = CaptionedVideos(64, seed=3, sizes=((32, 32),), frames=(17,), max_objects=1)
+    table = direction_changes(data)
+    assert sum(table.values()) == sum(s.objects[0].motion in ("move", "turn") for s in data.specs)
+    assert table[("turn", "no bounce", "changed")] > 0 and table[("move", "no bounce", "straight")] > 0
+    assert table[("move", "bounce", "changed")] > 0  # a bounce changes the direction as a turn does
+    assert table.get(("move", "no bounce", "changed"), 0) == 0  # a move between walls never does
+    assert not any(t == "turn" and seen == "straight" for (t, _, seen) in table)  # every turn is seen
+    assert {seen for (_, _, seen) in direction_changes(data, degrees=180.0)} == {"straight"}
+
+
 def test_beam_search_weighs_the_whole_caption_where_greedy_commits_to_one_token(fitted):
     model, data, _ = fitted
     tok = model.tokenizer
@@ -235,3 +250,78 @@ def test_position_features_tell_every_token_where_and_when_it_is():
         VideoEncoder((8, 16), positions=-1)
     model = VideoCaptioner(CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, video_positions=3))
     assert model.memory_proj.in_features == 34 and model.memory(video).shape == (2, 120, 32)
+
+
+def test_the_auxiliary_motion_loss_reads_its_labels_from_the_caption_and_adds_its_weight():
+    from sora_mini.text.captioner import caption_motions
+    from sora_mini.world import MOTIONS
+
+    captions = ["a small red circle starts at the left and moves right slowly, then turns up late. "
+                "a large blue square starts in the center and falls. the background is black.",
+                "a small green triangle starts at the top and stays still. the background is navy."]
+    labels = caption_motions(captions)
+    assert labels.shape == (2, len(MOTIONS))
+    assert {MOTIONS[i] for i in labels[0].nonzero().flatten().tolist()} == {"turn", "fall"}
+    assert {MOTIONS[i] for i in labels[1].nonzero().flatten().tolist()} == {"still"}
+    with pytest.raises(ValueError, match="motion_loss"):
+        CaptionerConfig(motion_loss=0.0)
+
+    torch.manual_seed(0)
+    data = CaptionedVideos(3, seed=5, sizes=((32, 32),), frames=(5,), max_objects=2)
+    batch = data.items(range(3))
+    cfg = CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, motion_loss=1.0)
+    plain = VideoCaptioner(dataclasses.replace(cfg, motion_loss=None))
+    one, two = VideoCaptioner(cfg), VideoCaptioner(dataclasses.replace(cfg, motion_loss=2.0))
+    two.load_state_dict(one.state_dict())
+    plain.load_state_dict({k: v for k, v in one.state_dict().items() if not k.startswith("motion_head")})
+    with torch.no_grad():
+        (l0, m0), (l1, m1), (l2, _) = (m.loss(batch["video"], batch["detailed"]) for m in (plain, one, two))
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(
+            one.motion_logits(one.video(batch["video"])[0]), caption_motions(batch["detailed"]))
+    assert "motion_loss" not in m0 and m1["motion_loss"] == pytest.approx(expected.item(), rel=1e-6)
+    torch.testing.assert_close(l1 - l0, expected)  # the caption loss plus the weighted auxiliary one
+    torch.testing.assert_close(l2 - l0, 2 * expected)
+    # it trains: a few steps on three clips lower the auxiliary loss
+    history = train_captioner(one, data, TextTrainConfig(steps=30, batch_size=3, lr=5e-3, warmup_steps=2),
+                              progress=False)
+    assert history[-1]["motion_loss"] < 0.6 * history[0]["motion_loss"]
+
+
+def test_focal_loss_weighs_each_caption_token_by_how_wrong_the_model_is():
+    from sora_mini.text.prompts import tokenize_prompts
+
+    torch.manual_seed(0)
+    data = CaptionedVideos(2, seed=5, sizes=((32, 32),), frames=(5,), max_objects=1)
+    batch = data.items(range(2))
+    cfg = CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2)
+    plain, focal = VideoCaptioner(cfg), VideoCaptioner(dataclasses.replace(cfg, focal_gamma=2.0))
+    focal.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        ids, mask = tokenize_prompts(plain.tokenizer, batch["detailed"], cfg.max_length)
+        logits = plain.logits(plain.memory(batch["video"]), ids, mask)[:, :-1]
+        logp = logits.log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0][mask[:, 1:]]  # each real next token
+        torch.testing.assert_close(plain.loss(batch["video"], batch["detailed"])[0], -logp.mean())
+        expected = (-(1 - logp.exp()) ** 2 * logp).mean()
+        torch.testing.assert_close(focal.loss(batch["video"], batch["detailed"])[0], expected)
+    assert expected < -logp.mean()  # every token weighs less than 1, the sure ones least
+    with pytest.raises(ValueError, match="focal_gamma"):
+        CaptionerConfig(focal_gamma=-1.0)
+
+
+def test_attention_over_the_video_tokens_lets_the_first_frame_see_the_last():
+    torch.manual_seed(0)
+    cfg = CaptionerConfig(video_channels=(8, 16), hidden_size=32, layers=1, heads=2, video_positions=2)
+    plain, attending = VideoCaptioner(cfg), VideoCaptioner(dataclasses.replace(cfg, video_attention_layers=1))
+    video = torch.rand(2, 3, 9, 16, 16) * 2 - 1
+    assert attending.memory(video).shape == plain.memory(video).shape == (2, 9 * 4 * 4, 32)
+    tokens = plain.video(video)[0]
+    later = tokens.clone()
+    later[:, -1] += 1.0  # one token of the last frame changes
+    for model, sees in ((plain, False), (attending, True)):
+        with torch.no_grad():
+            a, b = model.memory(video_tokens=tokens), model.memory(video_tokens=later)
+        assert not torch.allclose(a[:, -1], b[:, -1])
+        # each token alone is projected; only attention carries the change to the first frame's tokens
+        assert torch.allclose(a[:, 0], b[:, 0]) is not sees
+    with pytest.raises(ValueError, match="video_attention_layers"):
+        CaptionerConfig(video_attention_layers=-1)

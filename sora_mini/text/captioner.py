@@ -38,6 +38,20 @@ class CaptionerConfig:
     video_differences: bool | None = field(default=None, metadata=HASH_IF_SET)
     # position features (x, y, t at this many frequencies) appended to each video token (None: none)
     video_positions: int | None = field(default=None, metadata=HASH_IF_SET)
+    # weight of an auxiliary loss on the video tokens (None: off): which of the world's motions the
+    # caption names, one logit per motion from each token, averaged over the tokens (multi-label
+    # cross-entropy). The labels come from the caption itself (parsed with the world's grammar), so
+    # the captioner still learns from videos and captions alone; it gives the encoder a direct signal
+    # for the one word of a mover's sentence that tells a move from a turn
+    motion_loss: float | None = field(default=None, metadata=HASH_IF_SET)
+    # focal loss (Lin et al. 2017) on the caption's tokens (None or 0: plain cross-entropy): each
+    # token's loss times (1 - p)^gamma, p the probability the model gives the right token, so the
+    # tokens it already gets right weigh little and the hard decisions (", then turns" or ".") weigh more
+    focal_gamma: float | None = field(default=None, metadata=HASH_IF_SET)
+    # self-attention layers over the video tokens before the decoder reads them (None or 0: none), so
+    # each token can compare itself with every other frame (a turn is early against late direction);
+    # give the tokens their places with video_positions, or the attention has no order to go by
+    video_attention_layers: int | None = field(default=None, metadata=HASH_IF_SET)
     hidden_size: int = 64
     layers: int = 2
     heads: int = 4
@@ -52,6 +66,14 @@ class CaptionerConfig:
 
         if self.object_order not in CAPTION_ORDERS:
             raise ValueError(f"unknown object_order {self.object_order!r}; choose one of {', '.join(CAPTION_ORDERS)}")
+        if self.video_attention_layers is not None and (isinstance(self.video_attention_layers, bool) or not isinstance(
+                self.video_attention_layers, int) or self.video_attention_layers < 0):
+            raise ValueError(f"video_attention_layers must be a number of layers >= 0, got {self.video_attention_layers!r}")
+        if self.focal_gamma is not None and not self.focal_gamma >= 0:
+            raise ValueError(f"focal_gamma must be >= 0 (0 or None: plain cross-entropy), got {self.focal_gamma!r}")
+        if self.motion_loss is not None and not self.motion_loss > 0:
+            raise ValueError(f"motion_loss is the auxiliary loss's weight: give a number > 0 or None (off), "
+                             f"got {self.motion_loss!r}")
 
     def gpt2_config(self, tokenizer):
         from transformers import GPT2Config
@@ -61,6 +83,20 @@ class CaptionerConfig:
                           resid_pdrop=self.dropout, embd_pdrop=self.dropout, attn_pdrop=self.dropout,
                           bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                           pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+
+
+def caption_motions(captions) -> torch.Tensor:
+    """``[B, len(MOTIONS)]`` 0/1: which of the world's motions each caption names (its objects'
+    motions, parsed with the world's grammar): the auxiliary loss's labels."""
+    from sora_mini.world import MOTIONS
+    from sora_mini.world.captions import parse_caption
+
+    out = torch.zeros(len(captions), len(MOTIONS))
+    for i, caption in enumerate(captions):
+        for obj in parse_caption(caption).objects:
+            if obj.motion is not None:
+                out[i, MOTIONS.index(obj.motion)] = 1.0
+    return out
 
 
 class VideoCaptioner(PretrainedMixin, nn.Module):
@@ -78,7 +114,17 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         self.video = VideoEncoder(config.video_channels, config.video_downsample,
                                   bool(config.video_differences), config.video_positions or 0)
         self.memory_proj = nn.Linear(self.video.dim, config.hidden_size)
+        self.video_attention = None
+        if config.video_attention_layers:
+            layer = nn.TransformerEncoderLayer(config.hidden_size, config.heads, 4 * config.hidden_size, dropout=0.0,
+                                               activation="gelu", batch_first=True, norm_first=True)
+            self.video_attention = nn.TransformerEncoder(layer, config.video_attention_layers,
+                                                         enable_nested_tensor=False)
         self.decoder = GPT2LMHeadModel(config.gpt2_config(self.tokenizer))
+        if config.motion_loss is not None:
+            from sora_mini.world import MOTIONS
+
+            self.motion_head = nn.Linear(self.video.dim, len(MOTIONS))
 
     @property
     def device(self) -> torch.device:
@@ -89,7 +135,8 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         video encoder's ``video_tokens`` [B, N, C] computed before (a frozen encoder's, cached)."""
         if video_tokens is None:
             video_tokens = self.video(videos)[0]
-        return self.memory_proj(video_tokens.to(self.memory_proj.weight.dtype))
+        memory = self.memory_proj(video_tokens.to(self.memory_proj.weight.dtype))
+        return memory if self.video_attention is None else self.video_attention(memory)
 
     @property
     def video_frozen(self) -> bool:
@@ -106,13 +153,29 @@ class VideoCaptioner(PretrainedMixin, nn.Module):
         """Teacher forcing: mean cross-entropy of each next token of ``captions`` (the videos, or
         their ``video_tokens``: see :meth:`memory`)."""
         ids, mask = tokenize_prompts(self.tokenizer, captions, self.config.max_length, device=self.device)
-        logits = self.logits(self.memory(videos, video_tokens=video_tokens), ids, mask)[:, :-1].float()
+        if video_tokens is None:
+            video_tokens = self.video(videos)[0]
+        logits = self.logits(self.memory(video_tokens=video_tokens), ids, mask)[:, :-1].float()
         target = ids[:, 1:].masked_fill(~mask[:, 1:], -100)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                                           ignore_index=-100)
         valid = target != -100
+        tokens = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                             ignore_index=-100, reduction="none")
+        if self.config.focal_gamma:  # -(1 - p)^gamma log p, with p = exp(-cross-entropy)
+            tokens = tokens * (1 - torch.exp(-tokens)) ** self.config.focal_gamma
+        loss = tokens.sum() / valid.sum().clamp(min=1)
         acc = ((logits.argmax(-1) == target) & valid).sum() / valid.sum().clamp(min=1)
-        return loss, {"token_acc": acc.item()}
+        metrics = {"token_acc": acc.item()}
+        if self.config.motion_loss is not None:
+            aux = nn.functional.binary_cross_entropy_with_logits(self.motion_logits(video_tokens).float(),
+                                                                 caption_motions(captions).to(self.device))
+            loss = loss + self.config.motion_loss * aux
+            metrics["motion_loss"] = aux.item()
+        return loss, metrics
+
+    def motion_logits(self, video_tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, len(MOTIONS)]``: the auxiliary head's score for each motion (``config.motion_loss``),
+        one per token, averaged over the tokens."""
+        return self.motion_head(video_tokens.to(self.motion_head.weight.dtype)).mean(1)
 
     @torch.no_grad()
     def generate(self, videos: torch.Tensor, *, greedy: bool = True, temperature: float = 1.0,

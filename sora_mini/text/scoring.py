@@ -101,6 +101,26 @@ def evaluate_captioner(captioner, data, *, greedy: bool = True, seed: int = 0, *
     return scores
 
 
+def _movers(data):
+    """Each object of ``data`` (a ``CaptionedVideos``) that moves or turns: (video index, object
+    index, its motion, whether it bounces off a wall, its centre [T, 2] in pixels), from the
+    renderer's annotations of the clip."""
+    import numpy as np
+
+    from sora_mini.world import render
+
+    for i, (spec, video) in enumerate(zip(data.specs, data.videos)):
+        annotations = None
+        for k, obj in enumerate(spec.objects):
+            if obj.motion not in ("move", "turn"):
+                continue
+            if annotations is None:
+                frames, height, width = video.shape[:3]
+                annotations = render(spec, int(height), int(width), int(frames))[1]
+            bounced = any(e.kind == "bounce" and e.object == k for e in annotations.events)
+            yield i, k, obj.motion, bounced, np.asarray(annotations.objects[k].center, dtype=float)
+
+
 def motion_confusions(captions: list[str], data) -> dict:
     """Where a captioner's moves and turns go wrong: for every object of ``data`` (a
     ``CaptionedVideos``) that moves or turns, whether its clip shows a bounce off a wall (the
@@ -111,25 +131,38 @@ def motion_confusions(captions: list[str], data) -> dict:
     turn; this table says whether it is."""
     from collections import Counter
 
-    from sora_mini.world import render
-
     if len(captions) != len(data):
         raise ValueError(f"{len(captions)} captions for {len(data)} videos; give one caption per video")
     out: Counter = Counter()
-    for text, spec, video in zip(captions, data.specs, data.videos):
-        true = caption_attributes(spec, "detailed")
-        try:
-            said = parse_caption(text)
-        except CaptionError:
-            said = None
-        matches = _match(true, said) if said is not None else [None] * len(true.objects)
-        events = None
-        for k, (t, j) in enumerate(zip(true.objects, matches)):
-            if t.motion not in ("move", "turn"):
-                continue
-            if events is None:
-                frames, height, width = video.shape[:3]
-                events = render(spec, int(height), int(width), int(frames))[1].events
-            bounced = any(e.kind == "bounce" and e.object == k for e in events)
-            out[(t.motion, "bounce" if bounced else "no bounce", said.objects[j].motion if j is not None else None)] += 1
+    said: dict = {}  # video index -> its caption's motion for each true object (None: not said)
+    for i, k, motion, bounced, _ in _movers(data):
+        if i not in said:
+            true = caption_attributes(data.specs[i], "detailed")
+            try:
+                parsed = parse_caption(captions[i])
+            except CaptionError:
+                parsed = None
+            matches = _match(true, parsed) if parsed is not None else [None] * len(true.objects)
+            said[i] = [parsed.objects[j].motion if j is not None else None for j in matches]
+        out[(motion, "bounce" if bounced else "no bounce", said[i][k])] += 1
+    return dict(out)
+
+
+def direction_changes(data, degrees: float = 20.0) -> dict:
+    """Is a turn visible in the clip itself? For every object of ``data`` that moves or turns,
+    whether its centre's direction (the renderer's track, not a model's reading) changes by more
+    than ``degrees`` between two frame steps -> ``{(true motion, "bounce" | "no bounce",
+    "changed" | "straight"): count}``. A bounce reverses one component of the velocity, so a move
+    that bounces changes direction as a turn does: only where it happens (at a wall) tells them apart."""
+    from collections import Counter
+
+    import numpy as np
+
+    out: Counter = Counter()
+    for _, _, motion, bounced, centre in _movers(data):
+        steps = np.diff(centre, axis=0)
+        a, b = steps[:-1], steps[1:]
+        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-9)
+        changed = bool(len(cos)) and bool(np.degrees(np.arccos(np.clip(cos, -1, 1))).max() > degrees)
+        out[(motion, "bounce" if bounced else "no bounce", "changed" if changed else "straight")] += 1
     return dict(out)
