@@ -1,11 +1,13 @@
 """Re-captioning: a video captioner that writes the world's detailed captions.
 
     video [B, 3, T, H, W] -> VideoEncoder -> tokens [B, N, C] -> Linear -> memory [B, N, D]
+                          (optionally self-attention layers over the memory: video_attention_layers)
     [BOS] w1 w2 ... -> GPT-2 decoder (causal self-attention + cross-attention to memory) -> next word
 
 The decoder is a ``transformers.GPT2LMHeadModel`` built from a ``GPT2Config`` with
 ``add_cross_attention=True`` over the caption tokenizer's words (no weights downloaded). Training
-is teacher forcing: cross-entropy of every next token of the detailed caption (padding ignored).
+is teacher forcing: cross-entropy of every next token of the detailed caption (padding ignored;
+optionally a focal loss, and an auxiliary motion loss on the video tokens: ``CaptionerConfig``).
 ``generate`` decodes greedily or by sampling (temperature, top-k, a seeded generator) with its own
 short loop. Scoring against the true specs lives in ``sora_mini.text.scoring``.
 """
@@ -41,16 +43,21 @@ class CaptionerConfig:
     # weight of an auxiliary loss on the video tokens (None: off): which of the world's motions the
     # caption names, one logit per motion from each token, averaged over the tokens (multi-label
     # cross-entropy). The labels come from the caption itself (parsed with the world's grammar), so
-    # the captioner still learns from videos and captions alone; it gives the encoder a direct signal
-    # for the one word of a mover's sentence that tells a move from a turn
+    # the captioner still learns from videos and captions alone. Aimed at the one word of a mover's
+    # sentence that tells a move from a turn; measured at small (weight 1, 1000 steps): it slowed every
+    # other attribute and did not teach the turn (README)
     motion_loss: float | None = field(default=None, metadata=HASH_IF_SET)
     # focal loss (Lin et al. 2017) on the caption's tokens (None or 0: plain cross-entropy): each
     # token's loss times (1 - p)^gamma, p the probability the model gives the right token, so the
-    # tokens it already gets right weigh little and the hard decisions (", then turns" or ".") weigh more
+    # tokens it already gets right weigh little and the hard decisions (", then turns" or ".") weigh more.
+    # Measured at small (gamma 2, 1000 steps): the other attributes as with plain cross-entropy, the
+    # turn no better (README)
     focal_gamma: float | None = field(default=None, metadata=HASH_IF_SET)
     # self-attention layers over the video tokens before the decoder reads them (None or 0: none), so
     # each token can compare itself with every other frame (a turn is early against late direction);
-    # give the tokens their places with video_positions, or the attention has no order to go by
+    # give the tokens their places with video_positions, or the attention has no order to go by.
+    # Measured at small (2 layers with video_positions=4, 1000 steps): ahead of video_positions alone on
+    # region, direction, event time and direction2, motion 0.84 (README)
     video_attention_layers: int | None = field(default=None, metadata=HASH_IF_SET)
     hidden_size: int = 64
     layers: int = 2
