@@ -1,11 +1,15 @@
 """The held-out prompt suite: its prompts, scoring rows and summary table."""
 
+import json
+
 import pytest
 
+from sora_mini.studies import prompt_suite
 from sora_mini.studies.prompt_suite import (
     ASPECTS,
     GROUPS,
     load_or_run_suite,
+    mover_readings,
     one_object_prompt,
     score_row,
     suite_config,
@@ -49,11 +53,39 @@ def test_rows_and_summary_from_evaluator_results():
     assert with_unscored[("all", "framing")]["n"] == 2 and with_unscored[("all", "color")]["n"] == 3
 
 
-def test_runs_on_the_tiny_pipeline_and_caches(tiny_pipeline_dir, tmp_path):
+def test_readings_of_movers_say_why_a_direction_was_missed():
+    prompt = {"group": "one_object", "prompt": "a red circle moves up", "aspect": "1:1", "key": "direction"}
+    blue = {"color": "blue", "motion": "still", "direction": None, "credible": True}
+    noise = {"color": "red", "motion": "turn", "direction": "up", "credible": False}
+
+    def result(direction, motion, read_dir):
+        red = {"color": "red", "motion": motion, "direction": read_dir, "credible": True}
+        return {"adherence": {"attributes": {"color": 1.0, "shape": 1.0, "direction": direction}},
+                "framing": {"score": 1.0}, "detected": [blue, noise, red]}
+
+    rows = [score_row(prompt, 0, result(1.0, "move", "up")), score_row(prompt, 1, result(0.0, "grow", None)),
+            score_row(prompt, 2, result(0.0, "shrink", None)), score_row(prompt, 3, result(0.0, "grow", None))]
+    assert rows[0]["read"] == {"motion": "move", "direction": "up"}  # the red one, not the blue or the speck
+    still = {**prompt, "prompt": "a red circle falls", "key": "motion"}
+    rows.append(score_row(still, 0, result(None, "fall", None)))  # not a mover: not counted
+    unread = score_row(prompt, 4, {"adherence": {"attributes": {"direction": 0.0}}, "framing": {"score": None}})
+    assert unread["read"] is None
+    old = {k: v for k, v in rows[0].items() if k != "read"}  # a row cached before readings were kept
+    got = mover_readings([*rows, unread, old])
+    assert got == {"right": {"move": 1, "not recorded": 1}, "wrong": {"grow": 2, "shrink": 1, "no object": 1}, "n": 6}
+
+
+def test_runs_on_the_tiny_pipeline_and_caches(tiny_pipeline_dir, tmp_path, monkeypatch):
     rows = load_or_run_suite(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False)
     assert {r["group"] for r in rows} == set(GROUPS)
     assert all(0.0 <= r["framing"] <= 1.0 for r in rows)
+    assert all("read" in r for r in rows if r["group"] == "one_object")
     again = load_or_run_suite(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False)
     assert again == rows
+    # rows cached before the suite kept the evaluator's readings are scored again
+    (cached,) = tmp_path.glob("tiny/prompt_suite-*/rows.json")
+    cached.write_text(json.dumps([{k: v for k, v in r.items() if k != "read"} for r in rows]))
+    monkeypatch.setattr(prompt_suite, "run_suite", lambda *a, **k: [{"rescored": True}])
+    assert load_or_run_suite(tiny_pipeline_dir, "tiny", run_root=tmp_path, progress=False) == [{"rescored": True}]
     with pytest.raises(ValueError, match="unknown scale"):
         suite_config("huge")

@@ -111,12 +111,47 @@ def run_suite(pipe, config: SuiteConfig, *, prompts: list[dict] | None = None, p
 
 
 def score_row(prompt: dict, seed: int, result: dict) -> dict:
-    """One scored sample: the evaluator's attributes that the prompt states, framing, all three."""
+    """One scored sample: the evaluator's attributes that the prompt states, framing, all three, and
+    for one object ``read``: what the evaluator read off that object (:func:`object_reading`)."""
     attrs = {k: v for k, v in result["adherence"]["attributes"].items() if v is not None}
     row = {**prompt, "seed": seed, "attributes": attrs, "framing": result["framing"]["score"]}
     if prompt["group"] == "one_object":
         row["all_three"] = float(all(attrs.get(k, 0.0) == 1.0 for k in ("color", "shape", prompt["key"])))
+        row["read"] = object_reading(result, prompt["prompt"])
     return row
+
+
+def object_reading(result: dict, prompt: str) -> dict | None:
+    """The motion and direction the evaluator read off the one object of ``prompt`` (the credible
+    detection of its colour, else the first credible one; None if it found none)."""
+    from sora_mini.world.captions import parse_caption
+
+    found = [d for d in result.get("detected", []) if d.get("credible", True)]
+    if not found:
+        return None
+    color = parse_caption(prompt).objects[0].color
+    d = next((d for d in found if d.get("color") == color), found[0])
+    return {"motion": d.get("motion"), "direction": d.get("direction")}
+
+
+def mover_readings(rows: list[dict]) -> dict:
+    """What the evaluator read off the one-object movers ("a red circle moves up"), split by whether
+    their direction was scored right: ``{"right": {motion read: count}, "wrong": {...}, "n": N}``.
+    A mover whose size drifts by more than the evaluator's 20 % is read as ``grow`` or ``shrink``
+    and gets no direction at all. Rows cached before the suite recorded readings count as
+    ``"not recorded"``."""
+    out: dict = {"right": {}, "wrong": {}, "n": 0}
+    for r in rows:
+        if r["group"] != "one_object" or r.get("key") != "direction":
+            continue
+        side = "right" if r["attributes"].get("direction") == 1.0 else "wrong"
+        if "read" not in r:
+            motion = "not recorded"
+        else:
+            motion = (r["read"] or {}).get("motion") or "no object"
+        out[side][motion] = out[side].get(motion, 0) + 1
+        out["n"] += 1
+    return out
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -162,7 +197,9 @@ def load_or_run_suite(pipe_folder, scale, *, run_root="runs", retrain: bool = Fa
     name = getattr(scale, "name", scale)
     path = part_dir(run_root, name, "prompt_suite", _Scored(str(Path(pipe_folder).resolve()), config)) / "rows.json"
     if path.is_file() and not retrain:
-        return json.loads(path.read_text())
+        rows = json.loads(path.read_text())
+        if all("read" in r for r in rows if r["group"] == "one_object"):
+            return rows  # (rows cached before the suite kept the evaluator's readings are scored again)
     rows = run_suite(SoraMiniPipeline.from_pretrained(pipe_folder, device=device), config, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(rows)
