@@ -134,17 +134,47 @@ def motion_confusions(captions: list[str], data) -> dict:
     if len(captions) != len(data):
         raise ValueError(f"{len(captions)} captions for {len(data)} videos; give one caption per video")
     out: Counter = Counter()
-    said: dict = {}  # video index -> its caption's motion for each true object (None: not said)
+    said: dict = {}  # video index -> what its caption says of each true object (None: not said)
     for i, k, motion, bounced, _ in _movers(data):
         if i not in said:
-            true = caption_attributes(data.specs[i], "detailed")
-            try:
-                parsed = parse_caption(captions[i])
-            except CaptionError:
-                parsed = None
-            matches = _match(true, parsed) if parsed is not None else [None] * len(true.objects)
-            said[i] = [parsed.objects[j].motion if j is not None else None for j in matches]
-        out[(motion, "bounce" if bounced else "no bounce", said[i][k])] += 1
+            said[i] = _said_objects(captions[i], data.specs[i])
+        out[(motion, "bounce" if bounced else "no bounce", getattr(said[i][k], "motion", None))] += 1
+    return dict(out)
+
+
+def _said_objects(caption: str, spec) -> list:
+    """Per object of ``spec``, the caption's object describing it (``None``: not said, or the
+    caption does not parse)."""
+    true = caption_attributes(spec, "detailed")
+    try:
+        parsed = parse_caption(caption)
+    except CaptionError:
+        return [None] * len(true.objects)
+    return [parsed.objects[j] if j is not None else None for j in _match(true, parsed)]
+
+
+def turn_readings(captions: list[str], data) -> dict:
+    """Where a captioner loses the second direction of a turn: for every turning object of ``data``
+    (a ``CaptionedVideos``), its event time and what the caption says of it -> ``{(event time,
+    outcome): count}``, the outcome ``"right"`` (the second direction stated and true), ``"wrong"``
+    (another direction), ``"move"`` (the caption calls it a plain move) or ``"other"`` (another
+    motion, not said, or unparseable). A late turn leaves the fewest frames after the event."""
+    from collections import Counter
+
+    if len(captions) != len(data):
+        raise ValueError(f"{len(captions)} captions for {len(data)} videos; give one caption per video")
+    out: Counter = Counter()
+    for caption, spec in zip(captions, data.specs):
+        if not any(o.motion == "turn" for o in spec.objects):
+            continue
+        for obj, got in zip(spec.objects, _said_objects(caption, spec)):
+            if obj.motion != "turn":
+                continue
+            if got is not None and got.motion == "turn":
+                outcome = "right" if got.direction2 == obj.direction2 else "wrong"
+            else:
+                outcome = "move" if got is not None and got.motion == "move" else "other"
+            out[(obj.event_time, outcome)] += 1
     return dict(out)
 
 
