@@ -328,24 +328,25 @@ def test_attention_over_the_video_tokens_lets_the_first_frame_see_the_last():
 
 
 def test_turn_readings_count_each_turn_by_its_event_time_and_what_the_caption_says():
-    import re
-
     from sora_mini.text.scoring import turn_readings
+    from sora_mini.world.spec import DIRECTIONS
 
     data = CaptionedVideos(64, seed=3, sizes=((32, 32),), frames=(9,), max_objects=2)
     turns = [o for s in data.specs for o in s.objects if o.motion == "turn"]
     truth = turn_readings(data.detailed, data)
     assert {outcome for (_, outcome) in truth} == {"right"} and sum(truth.values()) == len(turns) > 2
     assert sorted(truth) == sorted({(o.event_time, "right") for o in turns})
-    # every second direction swapped for another one, then every turn said as a plain move
-    other = {d: ("left" if d != "left" else "right") for d in ("up", "down", "left", "right", "up left",
-                                                               "up right", "down left", "down right")}
-    swapped = [re.sub(r"then turns ((?:up |down )?(?:left|right)|up|down) ",
-                      lambda m: f"then turns {other[m.group(1)]} ", c) for c in data.detailed]
-    wrong = turn_readings(swapped, data)
+
+    def captions(change):  # every turning object's caption changed by ``change``
+        return [detailed_caption(dataclasses.replace(s, objects=tuple(
+            change(o) if o.motion == "turn" else o for o in s.objects))) for s in data.specs]
+
+    def another(o):  # a second direction that is neither of the turn's own
+        return next(d for d in DIRECTIONS if d not in (o.direction, o.direction2))
+
+    wrong = turn_readings(captions(lambda o: dataclasses.replace(o, direction2=another(o))), data)
     assert {outcome for (_, outcome) in wrong} == {"wrong"} and sum(wrong.values()) == len(turns)
-    moves = [re.sub(r", then turns [a-z ]+?(?= early| halfway through| late)( early| halfway through| late)", "", c)
-             for c in data.detailed]
+    moves = captions(lambda o: dataclasses.replace(o, motion="move", direction2=None, event_time=None))
     said_move = turn_readings(moves, data)
     assert {outcome for (_, outcome) in said_move} == {"move"} and sum(said_move.values()) == len(turns)
     assert {outcome for (_, outcome) in turn_readings(["not a caption"] * len(data), data)} == {"other"}

@@ -165,7 +165,7 @@ def turn_readings(captions: list[str], data) -> dict:
         raise ValueError(f"{len(captions)} captions for {len(data)} videos; give one caption per video")
     out: Counter = Counter()
     for caption, spec in zip(captions, data.specs):
-        if not any(o.motion == "turn" for o in spec.objects):
+        if not any(o.motion == "turn" for o in spec.objects):  # no caption to parse
             continue
         for obj, got in zip(spec.objects, _said_objects(caption, spec)):
             if obj.motion != "turn":
