@@ -47,3 +47,32 @@ def test_profile_on_the_tiny_pipeline(tiny_pipeline_dir):
     assert {(s["case"], s["source"]) for s in summary} >= {(name, "world") for name, _ in config.cases}
     table = mp.profile_markdown(summary, config)
     assert table.count("\n") == len(summary) + 1 and "steps 1-3" in table
+
+
+def test_size_change_of_constant_wobbling_and_growing_objects():
+    still = mp.size_change(np.full(17, 4.5))
+    assert still["size_wobble"] == pytest.approx(0.0, abs=1e-12)
+    assert still["size_drift"] == pytest.approx(1.0)
+    frames = np.arange(17, dtype=float)
+    breathing = mp.size_change(4.5 * (1 + 0.05 * np.sin(2 * np.pi * frames / 8)))  # no trend over whole periods
+    assert 0.03 < breathing["size_wobble"] < 0.04 and abs(breathing["size_drift"] - 1) < 0.05
+    growing = mp.size_change(np.linspace(4.0, 6.0, 17))  # end / start = 1.5
+    assert growing["size_drift"] == pytest.approx(1.5)
+    with_gaps = np.linspace(4.0, 6.0, 17)
+    with_gaps[[0, 5, 16]] = np.nan  # unmeasured frames are left out; the line still spans the clip
+    gaps = mp.size_change(with_gaps)
+    assert gaps["size_drift"] == pytest.approx(1.5)
+    assert np.isnan(gaps["sizes"][0]) and np.isnan(gaps["sizes"][16]) and len(gaps["sizes"]) == 17
+    np.testing.assert_allclose(gaps["sizes"], with_gaps / np.nanmedian(with_gaps))  # nan where unmeasured
+    assert np.isnan(mp.size_change(np.array([np.nan, 4.0, np.nan]))["size_drift"])
+
+
+def test_the_worlds_movers_keep_their_size_and_its_growers_are_read_as_drift():
+    """The world draws a mover at one size (wobble about 0, no drift); an object that grows drifts past 20 %."""
+    for seed in range(3):
+        read = mp.speed_profile(render(parse_caption(mp.ACROSS).to_scene_spec(seed=seed), 32, 32, 17)[0],
+                                ((0, 5),))
+        assert read["size_wobble"] < 0.01 and abs(read["size_drift"] - 1) < 0.02
+    grow = render(parse_caption("a small red circle starts in the center and grows. the background is black.")
+                  .to_scene_spec(seed=0), 32, 32, 17)[0]
+    assert mp.speed_profile(grow, ((0, 5),))["size_drift"] > 1.2

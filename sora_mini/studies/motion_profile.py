@@ -12,8 +12,14 @@ shorter than the path: at small the world's middle window reads 0.91 on average,
 that falls shows a model that slows down, and the case where a bounce is due (a large object from
 the centre meets the wall about halfway) shows whether it bounces or stops.
 
+The same tracks give the object's size. The world never changes an object's size unless it grows or
+shrinks; a generated mover's size breathes from frame to frame, and where the evaluator's linear fit
+of its half-extent ends more than 20 % above or below where it starts (``GROW_RATIO``), the mover is
+read as ``grow`` or ``shrink`` and gets no direction at all: most of the suite's mover misses.
+
 ``run_profile(pipe, config)`` -> rows (case, source model / world, seed, the windows' px per
-frame, the evaluator's motion reading); ``summarize_profile(rows)`` -> one line per (case, source).
+frame, the size's wobble and drift, the evaluator's motion reading); ``summarize_profile(rows)`` ->
+one line per (case, source).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sora_mini.config import scale_preset
+from sora_mini.evaluate.motion import GROW_RATIO
 
 BOUNCE = "a large red circle starts in the center and moves right slowly. the background is black."
 ACROSS = "a small red circle starts at the left and moves right slowly. the background is black."
@@ -56,7 +63,8 @@ def profile_config(scale, **overrides) -> ProfileConfig:
 
 def speed_profile(video: np.ndarray, windows, analyzer=None) -> dict | None:
     """The first credible object's mean displacement (px per frame) in each window of frame steps,
-    and the evaluator's motion reading; None when no object is found. Shapes: video uint8 [T, H, W, 3]."""
+    its size (:func:`size_change`) and the evaluator's motion reading; None when no object is found.
+    Shapes: video uint8 [T, H, W, 3]."""
     from sora_mini.evaluate import VideoAnalyzer
 
     objects = (analyzer or VideoAnalyzer()).analyze(video).credible_objects
@@ -67,7 +75,27 @@ def speed_profile(video: np.ndarray, windows, analyzer=None) -> dict | None:
         raise ValueError(f"windows {windows} reach past the {len(steps)} frame steps of a {len(video)}-frame clip")
     with np.errstate(all="ignore"):  # a window of unmeasured frames is nan
         speeds = [float(np.nanmean(steps[a:b])) for a, b in windows]
-    return {"speeds": speeds, "motion": objects[0].motion.motion}
+    return {"speeds": speeds, "motion": objects[0].motion.motion, **size_change(objects[0].half_extent_free)}
+
+
+def size_change(half_extent: np.ndarray) -> dict:
+    """How an object's size changes over a clip, from its half-extent measured in each frame on its
+    own (``ObjectAnalysis.half_extent_free``; nan where not measured): ``sizes``, half-extent / its
+    median in every frame (nan where not measured), ``size_wobble``, their std over the measured frames
+    (0 for a constant size), and ``size_drift``, end / start
+    of a straight line fitted through it (nan with fewer than two frames): the evaluator's test, which
+    reads ``grow`` above 1.2 and ``shrink`` below 1 / 1.2 (``evaluate.motion.GROW_RATIO``), on these
+    per-frame measurements (the evaluator fits its shape model's half-extent over the frames where the
+    object is reliably seen, so the two can differ slightly)."""
+    r = np.asarray(half_extent, dtype=float)
+    frames = np.flatnonzero(np.isfinite(r) & (r > 0))
+    if len(frames) < 2:
+        return {"sizes": [float("nan")] * len(r), "size_wobble": float("nan"), "size_drift": float("nan")}
+    sizes = np.full(len(r), np.nan)
+    sizes[frames] = r[frames] / np.median(r[frames])
+    slope, start = np.polyfit(frames.astype(float), sizes[frames], 1)
+    end = start + slope * (len(r) - 1)
+    return {"sizes": sizes.tolist(), "size_wobble": float(sizes[frames].std()), "size_drift": float(end / start)}
 
 
 def run_profile(pipe, config: ProfileConfig, *, progress: bool = True) -> list[dict]:
@@ -97,7 +125,8 @@ def run_profile(pipe, config: ProfileConfig, *, progress: bool = True) -> list[d
 
 def summarize_profile(rows: list[dict]) -> list[dict]:
     """One line per (case, source): the mean px per frame of each window, its std over samples, the
-    share read as a ``move``, and n."""
+    mean size wobble, the share whose size drifts past the evaluator's 20 %, the share read as a
+    ``move``, and n."""
     out = []
     for case in dict.fromkeys(r["case"] for r in rows):
         for source in ("model", "world"):
@@ -105,21 +134,27 @@ def summarize_profile(rows: list[dict]) -> list[dict]:
             if not part:
                 continue
             speeds = np.array([r["speeds"] for r in part], dtype=float)  # [n, windows]
-            out.append({"case": case, "source": source, "n": len(part),
-                        "speeds": np.nanmean(speeds, axis=0).round(3).tolist(),
-                        "speeds_std": np.nanstd(speeds, axis=0).round(3).tolist(),
-                        "move": float(np.mean([r["motion"] == "move" for r in part]))})
+            wobble = np.array([r.get("size_wobble", np.nan) for r in part], dtype=float)
+            drift = np.array([r.get("size_drift", np.nan) for r in part], dtype=float)
+            with np.errstate(all="ignore"):  # rows cached before sizes were recorded: nan
+                out.append({"case": case, "source": source, "n": len(part),
+                            "speeds": np.nanmean(speeds, axis=0).round(3).tolist(),
+                            "speeds_std": np.nanstd(speeds, axis=0).round(3).tolist(),
+                            "size_wobble": round(float(np.nanmean(wobble)), 4),
+                            "size_drifted": float(np.mean((drift > GROW_RATIO) | (drift < 1 / GROW_RATIO))),
+                            "move": float(np.mean([r["motion"] == "move" for r in part]))})
     return out
 
 
 def profile_markdown(summary: list[dict], config: ProfileConfig) -> str:
     """The summary as a markdown table (px per frame in each window, mean ± std)."""
     heads = [f"steps {a + 1}-{b}" for a, b in config.windows]
-    lines = [f"| case | source | {' | '.join(heads)} | read as `move` | n |",
-             "|---|---|" + "---:|" * (len(heads) + 2)]
+    lines = [f"| case | source | {' | '.join(heads)} | size wobble | size drift > 20 % | read as `move` | n |",
+             "|---|---|" + "---:|" * (len(heads) + 4)]
     for s in summary:
         cells = " | ".join(f"{m:.2f} ± {d:.2f}" for m, d in zip(s["speeds"], s["speeds_std"]))
-        lines.append(f"| {s['case']} | {s['source']} | {cells} | {s['move']:.2f} | {s['n']} |")
+        lines.append(f"| {s['case']} | {s['source']} | {cells} | {s['size_wobble']:.3f} | {s['size_drifted']:.2f} "
+                     f"| {s['move']:.2f} | {s['n']} |")
     return "\n".join(lines)
 
 
