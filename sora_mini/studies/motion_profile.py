@@ -82,11 +82,11 @@ def size_change(half_extent: np.ndarray) -> dict:
     """How an object's size changes over a clip, from its half-extent measured in each frame on its
     own (``ObjectAnalysis.half_extent_free``; nan where not measured): ``sizes``, half-extent / its
     median in every frame (nan where not measured), ``size_wobble``, their std over the measured frames
-    (0 for a constant size), and ``size_drift``, end / start
-    of a straight line fitted through it (nan with fewer than two frames): the evaluator's test, which
-    reads ``grow`` above 1.2 and ``shrink`` below 1 / 1.2 (``evaluate.motion.GROW_RATIO``), on these
-    per-frame measurements (the evaluator fits its shape model's half-extent over the frames where the
-    object is reliably seen, so the two can differ slightly)."""
+    (0 for a constant size), and ``size_drift``, end / start of a straight line fitted through them
+    (nan with fewer than two frames). The drift is the evaluator's test, which reads ``grow`` above
+    1.2 and ``shrink`` below 1 / 1.2 (``evaluate.motion.GROW_RATIO``), on these per-frame
+    measurements; the evaluator fits its shape model's half-extent over the frames where the object
+    is reliably seen, so the two can differ slightly."""
     r = np.asarray(half_extent, dtype=float)
     frames = np.flatnonzero(np.isfinite(r) & (r > 0))
     if len(frames) < 2:
